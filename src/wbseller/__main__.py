@@ -1,0 +1,3 @@
+from wbseller.cli import main
+
+main()

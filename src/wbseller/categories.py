@@ -1,0 +1,112 @@
+"""The one table of WB API categories: name, token bit, production host, sandbox host.
+
+Every other module asks this one for a category's host or bit; none writes a host name itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+READ_ONLY_BIT = 30
+READ_ONLY_MASK = 1 << READ_ONLY_BIT
+
+WB_DOMAIN = "wildberries.ru"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    name: str  # our short, stable name (CLI, config, client)
+    title: str
+    bit: int | None  # None: any token may call it (common-api)
+    prefix: str  # host prefix: `<prefix>.wildberries.ru`
+    sandbox: bool  # whether a `<prefix>-sandbox` twin exists
+    spec_name: str  # the `x-category` value in WB's OpenAPI documents
+
+    @property
+    def mask(self) -> int:
+        return 0 if self.bit is None else 1 << self.bit
+
+    @property
+    def host(self) -> str:
+        return f"{self.prefix}.{WB_DOMAIN}"
+
+    @property
+    def sandbox_prefix(self) -> str | None:
+        return f"{self.prefix}-sandbox" if self.sandbox else None
+
+    @property
+    def sandbox_host(self) -> str | None:
+        return f"{self.prefix}-sandbox.{WB_DOMAIN}" if self.sandbox else None
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("content", "Content", 1, "content-api", True, "content"),
+    Category("analytics", "Analytics", 2, "seller-analytics-api", False, "analytics"),
+    Category("prices", "Prices and Discounts", 3, "discounts-prices-api", True, "pricesanddiscounts"),
+    Category("marketplace", "Marketplace", 4, "marketplace-api", False, "marketplace"),
+    Category("statistics", "Statistics", 5, "statistics-api", True, "statistics"),
+    Category("promotion", "Promotion", 6, "advert-api", True, "promotion"),
+    Category("feedbacks", "Feedbacks and Questions", 7, "feedbacks-api", True, "questionsandfeedback"),
+    Category("chat", "Buyers Chat", 9, "buyer-chat-api", False, "buyerschat"),
+    Category("supplies", "Supplies", 10, "supplies-api", False, "supplies"),
+    Category("returns", "Buyers Returns", 11, "returns-api", False, "buyersreturns"),
+    Category("documents", "Documents", 12, "documents-api", False, "documents"),
+    Category("finance", "Finance", 13, "finance-api", False, "finance"),
+    Category("common", "Tariffs, News, Seller Information", None, "common-api", False, "commonapi"),
+)
+
+BY_NAME: dict[str, Category] = {c.name: c for c in CATEGORIES}
+COMMON = BY_NAME["common"]
+
+# Every bit our server may issue: the categories' bits and read-only.
+KNOWN_MASK = READ_ONLY_MASK
+for _c in CATEGORIES:
+    KNOWN_MASK |= _c.mask
+# The bits a token's categories may carry (not read-only).
+CATEGORY_MASK = KNOWN_MASK & ~READ_ONLY_MASK
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """One API host: a category in production or in its sandbox."""
+
+    category: Category
+    sandbox: bool
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.category.prefix}-sandbox" if self.sandbox else self.category.prefix
+
+    @property
+    def name(self) -> str:
+        return f"{self.prefix}.{WB_DOMAIN}"
+
+
+HOSTS: tuple[Host, ...] = tuple(
+    h for c in CATEGORIES for h in ((Host(c, False), Host(c, True)) if c.sandbox else (Host(c, False),))
+)
+HOST_BY_PREFIX: dict[str, Host] = {h.prefix: h for h in HOSTS}
+
+
+def mask_of(names: list[str] | tuple[str, ...]) -> int:
+    """The `s` bits of a list of category names; `all` means every category with a bit."""
+    mask = 0
+    for name in names:
+        if name == "all":
+            mask |= CATEGORY_MASK
+            continue
+        cat = BY_NAME.get(name)
+        if cat is None or cat.bit is None:
+            valid = ", ".join(c.name for c in CATEGORIES if c.bit is not None)
+            raise ValueError(f"unknown category {name!r}; expected one of: {valid}, all")
+        mask |= cat.mask
+    return mask
+
+
+def names_of(mask: int) -> list[str]:
+    """The category names whose bits are set in `mask` (read-only and unknown bits ignored)."""
+    return [c.name for c in CATEGORIES if c.bit is not None and mask & c.mask]
+
+
+def unknown_bits(mask: int) -> list[int]:
+    return [b for b in range(mask.bit_length()) if mask >> b & 1 and not KNOWN_MASK >> b & 1]

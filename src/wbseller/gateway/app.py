@@ -1,0 +1,378 @@
+"""The request path, as one plain ASGI callable: host -> route -> auth -> limit -> method -> headers.
+
+No framework sits on this path: it runs for every API call, and the benchmark holds it to 0.8 of a
+bare ASGI app. Pages around the API (OpenAPI, Swagger UI, later the portal) are Starlette apps that
+the gateway hands a request to when it is not an API call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from wbseller.accounts import Accounts
+from wbseller.categories import Host
+from wbseller.clock import Clock, OffsetClock, SystemClock
+from wbseller.config import Settings
+from wbseller.errors import (
+    PROBLEM_JSON,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    WBError,
+    render,
+    render_error,
+)
+from wbseller.gateway.auth import MISSING, SellerCache, TokenCache
+from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
+from wbseller.methods.context import Context
+from wbseller.methods.table import Method, Table, load_table
+from wbseller.ratelimit import Limiter, MemoryLimiter, ceil_seconds
+from wbseller.storage import Storage, sqlite_url
+from wbseller.storage.store import prepare_data_dir
+from wbseller.tokens import TokenType
+
+log = logging.getLogger("wbseller")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ORIGIN = "wbseller-gateway"
+_CT_PROBLEM = (b"content-type", PROBLEM_JSON)
+_NO_BODY = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+
+
+class ClientGone(Exception):
+    pass
+
+
+class Gateway:
+    """The ASGI application: every category host, the extras, and the lifespan that opens storage."""
+
+    def __init__(self, settings: Settings, table: Table | None = None, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or (OffsetClock() if settings.test_clock else SystemClock())
+        url = settings.database_url or sqlite_url(settings.data_dir)
+        if url.startswith("sqlite"):
+            prepare_data_dir(settings.data_dir)
+        self.storage = Storage(url)
+        self.accounts = Accounts(self.storage, self.clock)
+        self.limiter: Limiter = MemoryLimiter(self.clock)
+        self.table = table or load_table(settings.config_file)
+        self.tokens = TokenCache(self.accounts, settings.token_cache_size)
+        self.sellers = SellerCache(self.storage)
+        self.hosts = HostResolver()
+        # (host prefix, path) -> {HTTP method -> Method}; a bare address goes by path alone.
+        self.routes: dict[tuple[str, str], dict[str, Method]] = {}
+        self.home: dict[str, Host] = {}
+        for m in self.table.methods:
+            for h in m.hosts():
+                self.routes.setdefault((h.prefix, m.path), {})[m.http] = m
+            self.home.setdefault(m.path, m.home())
+        self.extras: ASGIApp | None = None
+        self.extra_paths: tuple[str, ...] = ()
+        self.portal: ASGIApp | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._last_event = 0
+        self.started = asyncio.Event()
+
+    # --- lifespan ----------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        await self.storage.migrate()
+        await self.accounts.load_keys()
+        if self.settings.demo:
+            await self.accounts.ensure_demo()
+        self._last_event = await self.storage.last_event()
+        self._poller = asyncio.create_task(self._poll_events())
+        from wbseller.gateway.extras import build_extras
+
+        self.extras, self.extra_paths = build_extras(self)
+        self.started.set()
+
+    async def shutdown(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self.storage.close()
+
+    async def _poll_events(self) -> None:
+        """Apply changes other processes made (a CLI revoking a token, a user deleted)."""
+        while True:
+            await asyncio.sleep(self.settings.event_poll)
+            try:
+                await self.apply_events()
+            except Exception:  # storage down: try again next tick; cached tokens keep working
+                log.warning("event poll failed", exc_info=True)
+
+    async def apply_events(self) -> None:
+        for ev in await self.storage.events_after(self._last_event):
+            self._last_event = ev.seq
+            if ev.kind == "token-revoked":
+                self.tokens.drop_token(ev.ref)
+            elif ev.kind == "user-deleted":
+                self.tokens.drop_user(int(ev.ref))
+            elif ev.kind == "seller-changed":
+                self.sellers.drop(ev.ref)
+            elif ev.kind == "key-added":
+                await self.accounts.load_keys(create=False)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- the request path --------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "lifespan":
+                await self._lifespan(receive, send)
+            return
+        request_id = os.urandom(16).hex()
+        sent = [False]
+
+        async def tracked_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                sent[0] = True
+            await send(message)
+
+        try:
+            await self.handle(scope, receive, tracked_send, request_id)
+        except WBError as err:
+            if not sent[0]:
+                await self.send_error(send, err, request_id)
+        except ClientGone:
+            return
+        except Exception:
+            log.exception("internal error in request %s", request_id)
+            if not sent[0]:
+                await self.send_error(
+                    send, WBError("internal error; the request id names it in our logs"), request_id
+                )
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        host_h = auth_h = length_h = None
+        chunked = False
+        for k, v in scope["headers"]:
+            if k == b"host":
+                host_h = v
+            elif k == b"authorization":
+                auth_h = v
+            elif k == b"content-length":
+                length_h = v
+            elif k == b"transfer-encoding":
+                chunked = True
+        path: str = scope["path"]
+        target = self.hosts.by_header(host_h)
+        if target is BARE:
+            if path.startswith(self.extra_paths) and self.extras is not None:
+                await self.extras(scope, receive, send)
+                return
+            split = split_prefix(path)
+            if split is not None:
+                target, path = split
+        if target.portal:
+            if self.portal is None:
+                raise NotFound()
+            await self.portal(scope, receive, send)
+            return
+        host = target.host or self.home.get(path)
+        if host is None:
+            raise NotFound()
+        by_http = self.routes.get((host.prefix, path))
+        if by_http is None:
+            raise NotFound()
+        method = by_http.get(scope["method"])
+        if method is None:
+            allow = ", ".join(sorted(by_http)).encode()
+            raise MethodNotAllowed(
+                f"method {scope['method']} is not allowed here; use {allow.decode()}",
+                headers=[(b"allow", allow)],
+            )
+
+        length = 0
+        if length_h is not None:
+            try:
+                length = int(length_h)
+            except ValueError:
+                raise PayloadTooLarge("bad Content-Length", "bad-content-length") from None
+            if length > method.max_body:
+                raise PayloadTooLarge(
+                    f"request body is over the limit of {method.max_body} bytes for this method"
+                )
+
+        # Authorization: `<token>` or `Bearer <token>`.
+        if not auth_h:
+            raise MISSING
+        token = auth_h.decode("latin-1").strip()
+        if token[:7].lower() == "bearer ":
+            token = token[7:].lstrip()
+        if not token:
+            raise MISSING
+        now = self.clock.now()
+        claims = await self.tokens.check(token, now)
+        ttype = claims.type
+        if host.sandbox:
+            if ttype is not TokenType.TEST:
+                raise Unauthorized("token problem; a sandbox host accepts only test tokens", "token-not-test")
+        elif ttype is TokenType.TEST:
+            raise Unauthorized(
+                "token problem; a test token works only on sandbox hosts", "token-test-on-production"
+            )
+        mask = host.category.mask
+        if mask and not claims.scope & mask:
+            raise Unauthorized(
+                f"token problem; token scope not allowed for {host.name}", "token-category-mismatch"
+            )
+        if claims.read_only and not method.read_only:
+            raise Unauthorized(
+                "token problem; read-only token is not allowed for this method", "token-read-only"
+            )
+        if ttype not in method.token_types:
+            raise Forbidden(f"{ttype.value} token is not allowed", "token-type-not-allowed")
+        seller = await self.sellers.get(claims.sid)
+        if seller.blocked and method.id in seller.blocked:
+            raise Forbidden("access to this method is blocked for the seller", "method-blocked")
+        if method.subscription is not None and method.subscription not in seller.subscriptions:
+            raise Forbidden(
+                f"this method needs the {method.subscription} subscription",
+                f"subscription-{method.subscription}",
+            )
+
+        # The limit: one bucket per seller, limit group and token type (and host, for /ping).
+        group = method.limit
+        rate = group.rates.get(ttype)
+        remaining: int | None = None
+        key = ""
+        if rate is not None:
+            key = (
+                f"{claims.sid}:{group.id}:{ttype.value}:{host.prefix}"
+                if group.per_host
+                else (f"{claims.sid}:{group.id}:{ttype.value}")
+            )
+            decision = await self.limiter.acquire(key, rate, 1, group.block)
+            if not decision.allowed:
+                detail = f"limited by {group.id}"
+                if decision.blocked:
+                    detail += "; the method is temporarily blocked for automated polling"
+                raise TooManyRequests(
+                    detail,
+                    "method-blocked-polling" if decision.blocked else "rate-limited",
+                    headers=[
+                        (b"x-ratelimit-retry", str(ceil_seconds(decision.retry_after)).encode()),
+                        (b"x-ratelimit-limit", str(decision.limit).encode()),
+                        (b"x-ratelimit-reset", str(ceil_seconds(decision.reset_after)).encode()),
+                    ],
+                )
+            remaining = decision.remaining
+
+        body = b""
+        if chunked or length or scope["method"] not in _NO_BODY:
+            body = await read_body(receive, method.max_body)
+
+        ctx = Context(
+            http=scope["method"],
+            path=path,
+            query_string=scope["query_string"],
+            headers=scope["headers"],
+            body=body,
+            host=host,
+            claims=claims,
+            seller=seller,
+            storage=self.storage,
+            clock=self.clock,
+        )
+        try:
+            reply = await method.handler(ctx)
+        except WBError as err:
+            # A refusal by the method itself is still a response of a limited method.
+            status, headers = err.status, list(err.headers)
+            if rate is not None:
+                remaining = await self._cost(group.costs, status, key, rate, remaining)
+                headers.append((b"x-ratelimit-remaining", str(remaining).encode()))
+            err.headers = headers
+            raise
+        if rate is not None:
+            remaining = await self._cost(group.costs, reply.status, key, rate, remaining)
+        headers = [
+            (b"content-type", reply.content_type),
+            (b"content-length", str(len(reply.body)).encode()),
+            (b"x-request-id", request_id.encode()),
+        ]
+        if remaining is not None:
+            headers.append((b"x-ratelimit-remaining", str(remaining).encode()))
+        if reply.headers:
+            headers.extend(reply.headers)
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+
+    async def _cost(self, costs: Any, status: int, key: str, rate: Any, remaining: int | None) -> int:
+        """A response that costs more (409 = 5 in Marketplace) is charged before its headers go out."""
+        cost = costs.get(status) if costs else None
+        if cost is not None and cost > 1:
+            return await self.limiter.surcharge(key, rate, cost - 1)
+        return remaining or 0
+
+    async def send_error(self, send: Send, err: WBError, request_id: str) -> None:
+        body = render_error(err, request_id, ORIGIN, self.clock.now())
+        headers = [
+            _CT_PROBLEM,
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            *err.headers,
+        ]
+        await send({"type": "http.response.start", "status": err.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` (not after reading it all)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes for this method")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def error_body(status: int, title: str, detail: str, code: str, request_id: str) -> bytes:
+    return render(status, title, detail, code, request_id, ORIGIN)
+
+
+def create_app(settings: Settings | None = None) -> Gateway:
+    return Gateway(settings or Settings.from_env())
+
+
+__all__ = ["ClientGone", "Gateway", "ServiceUnavailable", "create_app", "read_body"]

@@ -1,0 +1,95 @@
+"""Token checks with a cache, and the seller state the checks need.
+
+A token seen before costs one dict lookup and an expiry compare. A new one is verified (signature,
+claims) and looked up in storage (exists, not revoked, its user not deleted), then cached until it
+expires or an event (revocation, user deletion) drops it.
+"""
+
+from __future__ import annotations
+
+from wbseller.accounts import Accounts
+from wbseller.errors import Forbidden
+from wbseller.storage import SellerState, Storage
+from wbseller.tokens import Claims, TokenError
+
+MISSING = TokenError("token is missing", "token-missing")
+
+
+class TokenCache:
+    def __init__(self, accounts: Accounts, max_size: int = 100_000) -> None:
+        self.accounts = accounts
+        self.storage: Storage = accounts.storage
+        self.max_size = max_size
+        self._entries: dict[str, Claims] = {}
+        self._key_reload_at = 0.0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def check(self, token: str, now: float) -> Claims:
+        claims = self._entries.get(token)
+        if claims is not None and claims.exp > now:
+            self.hits += 1
+            return claims
+        return await self._verify(token, now)
+
+    async def _verify(self, token: str, now: float) -> Claims:
+        self.misses += 1
+        self._entries.pop(token, None)
+        try:
+            claims = self.accounts.keys.verify(token, now)
+        except TokenError as exc:
+            # Another process may have added a key (rotation): reload, at most once a second.
+            if exc.code != "token-kid-unknown" or now - self._key_reload_at < 1.0:
+                raise
+            self._key_reload_at = now
+            await self.accounts.load_keys(create=False)
+            claims = self.accounts.keys.verify(token, now)
+        status = await self.storage.token_status(claims.id)
+        if status is None:
+            raise TokenError("token is unknown", "token-unknown")
+        if status.revoked:
+            raise TokenError("token is revoked", "token-revoked")
+        if status.user_deleted:
+            raise Forbidden("token problem; the user who created the token has been deleted", "user-deleted")
+        if len(self._entries) >= self.max_size:
+            # Oldest first: dicts keep insertion order.
+            for old in list(self._entries)[: max(1, self.max_size // 10)]:
+                del self._entries[old]
+        self._entries[token] = claims
+        return claims
+
+    def drop_token(self, token_id: str) -> None:
+        for key in [k for k, c in self._entries.items() if c.id == token_id]:
+            del self._entries[key]
+
+    def drop_user(self, uid: int) -> None:
+        for key in [k for k, c in self._entries.items() if c.uid == uid]:
+            del self._entries[key]
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class SellerCache:
+    """Sellers' blocked methods and subscriptions, dropped when an event says they changed."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._entries: dict[str, SellerState] = {}
+
+    async def get(self, sid: str) -> SellerState:
+        state = self._entries.get(sid)
+        if state is None:
+            state = await self.storage.seller_state(sid)
+            if state is None:
+                raise Forbidden("token problem; the seller of this token does not exist", "seller-unknown")
+            if len(self._entries) >= 100_000:
+                self._entries.clear()
+            self._entries[sid] = state
+        return state
+
+    def drop(self, sid: str) -> None:
+        self._entries.pop(sid, None)

@@ -1,0 +1,1 @@
+"""The methods the server answers: the declarative table (`table`) and the General section (`general`)."""

@@ -1,0 +1,54 @@
+"""What a method's handler receives (Context) and returns (Reply)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from wbseller.categories import Host
+from wbseller.tokens import Claims
+
+if TYPE_CHECKING:
+    from wbseller.clock import Clock
+    from wbseller.storage import SellerState, Storage
+
+JSON = b"application/json; charset=utf-8"
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def json_reply(data: Any, status: int = 200) -> Reply:
+    return Reply(status, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+@dataclass(slots=True)
+class Context:
+    http: str
+    path: str
+    query_string: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    host: Host
+    claims: Claims
+    seller: SellerState
+    storage: Storage
+    clock: Clock
+    _query: dict[str, list[str]] | None = None
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        if self._query is None:
+            self._query = parse_qs(self.query_string.decode("latin-1"), keep_blank_values=True)
+        return self._query
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else None

@@ -1,0 +1,77 @@
+"""The General section's methods: /ping, news, seller information."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from wbseller.errors import BadRequest
+from wbseller.methods.context import Context, Reply, json_reply
+
+MSK = timezone(timedelta(hours=3), "MSK")
+NEWS_PAGE = 100
+UINT64_MAX = (1 << 64) - 1
+
+
+class _PingBody:
+    """The ping body changes once a second: build it once a second, not once a request."""
+
+    second = -1
+    body = b""
+
+    @classmethod
+    def at(cls, now: float) -> bytes:
+        second = int(now)
+        if second != cls.second:
+            ts = datetime.fromtimestamp(second, MSK).isoformat(timespec="seconds")
+            cls.body, cls.second = b'{"TS":"%s","Status":"OK"}' % ts.encode(), second
+        return cls.body
+
+
+async def ping(ctx: Context) -> Reply:
+    """200 {"TS": <Moscow time>, "Status": "OK"}: the gateway has already checked host and token."""
+    return Reply(200, _PingBody.at(ctx.clock.now()))
+
+
+def msk_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, MSK).isoformat(timespec="seconds")
+
+
+async def news(ctx: Context) -> Reply:
+    raw_from, raw_id = ctx.param("from"), ctx.param("fromID")
+    if not raw_from and not raw_id:
+        raise BadRequest("one of the parameters from or fromID is required", "news-params-missing")
+    from_date: float | None = None
+    from_id: int | None = None
+    if raw_from:
+        try:
+            day = date.fromisoformat(raw_from)
+        except ValueError:
+            raise BadRequest("parameter from must be a date, e.g. 2025-02-06", "bad-param-from") from None
+        from_date = datetime(day.year, day.month, day.day, tzinfo=MSK).timestamp()
+    if raw_id:
+        if not raw_id.isdigit() or int(raw_id) > UINT64_MAX:
+            raise BadRequest("parameter fromID must be an unsigned integer", "bad-param-fromID")
+        from_id = int(raw_id)
+    items = await ctx.storage.news(from_date, from_id, NEWS_PAGE)
+    return json_reply(
+        {
+            "data": [
+                {
+                    "id": n.id,
+                    "header": n.header,
+                    "content": n.content,
+                    "date": msk_iso(n.date),
+                    "types": [{"id": tid, "name": name} for tid, name in n.types],
+                }
+                for n in items
+            ]
+        }
+    )
+
+
+async def seller_info(ctx: Context) -> Reply:
+    s = ctx.seller.seller
+    return json_reply({"name": s.name, "sid": s.sid, "tin": s.tin, "tradeMark": s.trade_mark})
+
+
+__all__ = ["news", "ping", "seller_info"]

@@ -1,0 +1,79 @@
+"""GCRA, the token bucket WB describes, as pure functions of a bucket's state.
+
+A bucket's whole state is one number, its TAT (theoretical arrival time). With emission interval
+T = period / limit and room for `burst` requests, a request of cost c at time `now` is admitted when
+max(TAT, now) + c*T - now <= burst*T. So over any time t, at most burst + t/T requests pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Float slack: time.time() has ~0.2 us resolution near 2e9 s.
+EPS = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A limit as WB writes it: `limit` requests per `period` seconds, `burst` at once."""
+
+    period: float
+    limit: int
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.period <= 0 or self.limit <= 0 or self.burst <= 0:
+            raise ValueError("period, limit and burst must be positive")
+
+    @property
+    def interval(self) -> float:
+        return self.period / self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    remaining: int  # requests that may be sent now without a pause, after this charge
+    retry_after: float  # refused: seconds until this request would pass
+    reset_after: float  # seconds until the whole burst is restored
+    limit: int  # the burst
+    blocked: bool = False  # refused because the method is temporarily blocked
+
+
+def remaining(tat: float, now: float, rate: Rate) -> int:
+    interval = rate.interval
+    room = rate.burst * interval - max(tat - now, 0.0)
+    return max(0, math.floor(room / interval + EPS))
+
+
+def decide(tat: float, now: float, rate: Rate, cost: int = 1) -> tuple[float, Decision]:
+    """Charge `cost` to a bucket at `tat`; returns the new TAT and the decision."""
+    interval = rate.interval
+    new_tat = (tat if tat > now else now) + cost * interval
+    allow_at = new_tat - rate.burst * interval
+    if allow_at > now + EPS:
+        return tat, Decision(
+            allowed=False,
+            remaining=0,
+            retry_after=allow_at - now,
+            reset_after=max(tat - now, 0.0),
+            limit=rate.burst,
+        )
+    return new_tat, Decision(
+        allowed=True,
+        remaining=remaining(new_tat, now, rate),
+        retry_after=0.0,
+        reset_after=new_tat - now,
+        limit=rate.burst,
+    )
+
+
+def surcharge(tat: float, now: float, rate: Rate, extra: int) -> float:
+    """Charge `extra` more to an admitted request (a response that costs more); never refused."""
+    return (tat if tat > now else now) + extra * rate.interval
+
+
+def ceil_seconds(seconds: float) -> int:
+    """Whole seconds, rounded up, as the X-Ratelimit-* headers carry them."""
+    return max(0, math.ceil(seconds - EPS))

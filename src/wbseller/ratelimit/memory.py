@@ -1,0 +1,89 @@
+"""The in-process bucket store: a dict of TATs, idle buckets evicted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from wbseller.clock import Clock
+from wbseller.ratelimit.gcra import Decision, Rate, decide, remaining, surcharge
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Block a bucket for `seconds` after `strikes` refusals within `window` seconds.
+
+    WB's answer to automated polling of `/ping`: a program that keeps hitting the limit gets blocked.
+    """
+
+    strikes: int
+    window: float
+    seconds: float
+
+
+class Limiter(Protocol):
+    async def acquire(self, key: str, rate: Rate, cost: int = 1, block: Block | None = None) -> Decision: ...
+
+    async def surcharge(self, key: str, rate: Rate, extra: int) -> int:
+        """Charge `extra` more after the fact; returns the bucket's remaining."""
+        ...
+
+
+class MemoryLimiter:
+    """Buckets in this process. Exact, and costs a dict lookup and a little arithmetic."""
+
+    SWEEP_EVERY = 50_000
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._tat: dict[str, float] = {}
+        self._strikes: dict[str, tuple[int, float]] = {}  # key -> (refusals, first refusal's time)
+        self._blocked: dict[str, float] = {}
+        self._ops = 0
+
+    def __len__(self) -> int:
+        return len(self._tat)
+
+    def acquire_now(self, key: str, rate: Rate, cost: int = 1, block: Block | None = None) -> Decision:
+        now = self.clock.now()
+        if block is not None:
+            until = self._blocked.get(key)
+            if until is not None:
+                if until > now:
+                    wait = until - now
+                    return Decision(False, 0, wait, wait, rate.burst, blocked=True)
+                del self._blocked[key]
+        tat = self._tat.get(key, 0.0)
+        new_tat, decision = decide(tat, now, rate, cost)
+        if decision.allowed:
+            self._tat[key] = new_tat
+            self._ops += 1
+            if self._ops >= self.SWEEP_EVERY:
+                self._sweep(now)
+        elif block is not None:
+            count, since = self._strikes.get(key, (0, now))
+            if now - since > block.window:
+                count, since = 0, now
+            count += 1
+            if count >= block.strikes:
+                self._strikes.pop(key, None)
+                self._blocked[key] = now + block.seconds
+            else:
+                self._strikes[key] = (count, since)
+        return decision
+
+    async def acquire(self, key: str, rate: Rate, cost: int = 1, block: Block | None = None) -> Decision:
+        return self.acquire_now(key, rate, cost, block)
+
+    async def surcharge(self, key: str, rate: Rate, extra: int) -> int:
+        now = self.clock.now()
+        tat = surcharge(self._tat.get(key, 0.0), now, rate, extra)
+        self._tat[key] = tat
+        return remaining(tat, now, rate)
+
+    def _sweep(self, now: float) -> None:
+        """Forget buckets that are full again: a missing bucket and a full one are the same."""
+        self._ops = 0
+        self._tat = {k: t for k, t in self._tat.items() if t > now}
+        self._blocked = {k: t for k, t in self._blocked.items() if t > now}
+        self._strikes = {k: v for k, v in self._strikes.items() if now - v[1] <= 3600}

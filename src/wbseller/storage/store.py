@@ -1,0 +1,503 @@
+"""Storage: sellers, users, services, tokens' metadata, signing keys, news, events.
+
+One class over SQLAlchemy's async engine; the URL picks the database (SQLite by default). Every
+write is one transaction, so a crash leaves either the whole record or none of it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, event, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from wbseller.errors import ServiceUnavailable
+from wbseller.storage import schema as t
+
+
+@dataclass(frozen=True, slots=True)
+class Seller:
+    sid: str
+    oid: int
+    name: str
+    tin: str
+    trade_mark: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    sid: str
+    name: str
+    role: str
+    created: float
+    deleted: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: int
+    name: str
+    scope: int
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: str
+    sid: str
+    uid: int
+    kid: str
+    type: str
+    name: str
+    comment: str
+    scope: int
+    service_id: int | None
+    created: float
+    expires: float
+    revoked: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStatus:
+    """What the request path needs of a token's record."""
+
+    revoked: bool
+    user_deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewsItem:
+    id: int
+    header: str
+    content: str
+    date: float
+    types: list[tuple[int, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SellerState:
+    """What the request path needs of a seller: blocked methods and subscriptions."""
+
+    seller: Seller
+    blocked: frozenset[str]
+    subscriptions: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    seq: int
+    kind: str  # token-revoked | user-deleted | seller-changed | key-added
+    ref: str
+
+
+class NotFoundError(LookupError):
+    pass
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / 'wbseller.db'}"
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """The data directory and database file, readable by their owner only (they hold the signing keys)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    db = data_dir / "wbseller.db"
+    if not db.exists():
+        db.touch(mode=0o600)
+    db.chmod(0o600)
+
+
+class Storage:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 5}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @classmethod
+    def in_dir(cls, data_dir: Path) -> Storage:
+        prepare_data_dir(data_dir)
+        return cls(sqlite_url(data_dir))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        def upgrade(conn: Any) -> None:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+        async with self._begin() as conn:
+            await conn.run_sync(upgrade)
+        if self.is_sqlite:
+            db = self.engine.url.database
+            if db and os.path.exists(db):
+                os.chmod(db, 0o600)
+
+    def _begin(self) -> _Tx:
+        return _Tx(self.engine)
+
+    # --- sellers and users -------------------------------------------------------------------
+
+    async def create_seller(
+        self, name: str, tin: str = "", trade_mark: str = "", now: float = 0.0, owner_name: str = "Owner"
+    ) -> tuple[Seller, User]:
+        sid = str(uuid.uuid4())
+        async with self._begin() as conn:
+            oid = (await conn.execute(select(func.coalesce(func.max(t.sellers.c.oid), 0)))).scalar_one() + 1
+            await conn.execute(
+                insert(t.sellers).values(
+                    sid=sid, oid=oid, name=name, tin=tin, trade_mark=trade_mark, created=now
+                )
+            )
+            res = await conn.execute(
+                insert(t.users)
+                .values(sid=sid, name=owner_name, role="owner", created=now)
+                .returning(t.users.c.id)
+            )
+            uid = res.scalar_one()
+        return Seller(sid, oid, name, tin, trade_mark, now), User(uid, sid, owner_name, "owner", now, None)
+
+    async def get_seller(self, sid: str) -> Seller:
+        async with self._begin() as conn:
+            row = (await conn.execute(select(t.sellers).where(t.sellers.c.sid == sid))).first()
+        if row is None:
+            raise NotFoundError(f"no seller {sid}")
+        return _seller(row)
+
+    async def list_sellers(self) -> list[Seller]:
+        async with self._begin() as conn:
+            rows = (await conn.execute(select(t.sellers).order_by(t.sellers.c.oid))).all()
+        return [_seller(r) for r in rows]
+
+    async def seller_state(self, sid: str) -> SellerState | None:
+        async with self._begin() as conn:
+            row = (await conn.execute(select(t.sellers).where(t.sellers.c.sid == sid))).first()
+            if row is None:
+                return None
+            blocked = (
+                await conn.execute(select(t.seller_blocks.c.method).where(t.seller_blocks.c.sid == sid))
+            ).scalars()
+            subs = (
+                await conn.execute(
+                    select(t.seller_subscriptions.c.name).where(t.seller_subscriptions.c.sid == sid)
+                )
+            ).scalars()
+            return SellerState(_seller(row), frozenset(blocked), frozenset(subs))
+
+    async def set_subscription(self, sid: str, name: str, on: bool, now: float) -> None:
+        await self.get_seller(sid)
+        async with self._begin() as conn:
+            tbl = t.seller_subscriptions
+            await conn.execute(tbl.delete().where(and_(tbl.c.sid == sid, tbl.c.name == name)))
+            if on:
+                await conn.execute(insert(tbl).values(sid=sid, name=name))
+            await _event(conn, "seller-changed", sid, now)
+
+    async def set_block(self, sid: str, method: str, on: bool, now: float) -> None:
+        await self.get_seller(sid)
+        async with self._begin() as conn:
+            tbl = t.seller_blocks
+            await conn.execute(tbl.delete().where(and_(tbl.c.sid == sid, tbl.c.method == method)))
+            if on:
+                await conn.execute(insert(tbl).values(sid=sid, method=method))
+            await _event(conn, "seller-changed", sid, now)
+
+    async def create_user(self, sid: str, name: str, role: str = "user", now: float = 0.0) -> User:
+        await self.get_seller(sid)
+        async with self._begin() as conn:
+            res = await conn.execute(
+                insert(t.users).values(sid=sid, name=name, role=role, created=now).returning(t.users.c.id)
+            )
+            uid = res.scalar_one()
+        return User(uid, sid, name, role, now, None)
+
+    async def get_user(self, uid: int) -> User:
+        async with self._begin() as conn:
+            row = (await conn.execute(select(t.users).where(t.users.c.id == uid))).first()
+        if row is None:
+            raise NotFoundError(f"no user {uid}")
+        return User(row.id, row.sid, row.name, row.role, row.created, row.deleted)
+
+    async def owner_of(self, sid: str) -> User:
+        async with self._begin() as conn:
+            row = (
+                await conn.execute(
+                    select(t.users)
+                    .where(and_(t.users.c.sid == sid, t.users.c.role == "owner", t.users.c.deleted.is_(None)))
+                    .order_by(t.users.c.id)
+                )
+            ).first()
+        if row is None:
+            raise NotFoundError(f"seller {sid} has no owner")
+        return User(row.id, row.sid, row.name, row.role, row.created, row.deleted)
+
+    async def delete_user(self, uid: int, now: float) -> None:
+        async with self._begin() as conn:
+            res = await conn.execute(
+                update(t.users)
+                .where(and_(t.users.c.id == uid, t.users.c.deleted.is_(None)))
+                .values(deleted=now)
+            )
+            if res.rowcount == 0:
+                raise NotFoundError(f"no user {uid}")
+            await _event(conn, "user-deleted", str(uid), now)
+
+    # --- services ----------------------------------------------------------------------------
+
+    async def create_service(self, name: str, scope: int, now: float) -> Service:
+        async with self._begin() as conn:
+            res = await conn.execute(
+                insert(t.services).values(name=name, scope=scope, created=now).returning(t.services.c.id)
+            )
+            sid = res.scalar_one()
+        return Service(sid, name, scope, now)
+
+    async def get_service(self, service_id: int) -> Service:
+        async with self._begin() as conn:
+            row = (await conn.execute(select(t.services).where(t.services.c.id == service_id))).first()
+        if row is None:
+            raise NotFoundError(f"no service {service_id}")
+        return Service(row.id, row.name, row.scope, row.created)
+
+    async def list_services(self) -> list[Service]:
+        async with self._begin() as conn:
+            rows = (await conn.execute(select(t.services).order_by(t.services.c.id))).all()
+        return [Service(r.id, r.name, r.scope, r.created) for r in rows]
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    async def insert_token(self, rec: TokenRecord) -> None:
+        async with self._begin() as conn:
+            await conn.execute(
+                insert(t.tokens).values(
+                    id=rec.id,
+                    sid=rec.sid,
+                    uid=rec.uid,
+                    kid=rec.kid,
+                    type=rec.type,
+                    name=rec.name,
+                    comment=rec.comment,
+                    scope=rec.scope,
+                    service_id=rec.service_id,
+                    created=rec.created,
+                    expires=rec.expires,
+                    revoked=None,
+                )
+            )
+
+    async def get_token(self, token_id: str) -> TokenRecord:
+        async with self._begin() as conn:
+            row = (await conn.execute(select(t.tokens).where(t.tokens.c.id == token_id))).first()
+        if row is None:
+            raise NotFoundError(f"no token {token_id}")
+        return _token(row)
+
+    async def token_status(self, token_id: str) -> TokenStatus | None:
+        """Revoked? User deleted? None when there is no such token."""
+        q = (
+            select(t.tokens.c.revoked, t.users.c.deleted)
+            .select_from(t.tokens.join(t.users, t.tokens.c.uid == t.users.c.id))
+            .where(t.tokens.c.id == token_id)
+        )
+        async with self._begin() as conn:
+            row = (await conn.execute(q)).first()
+        if row is None:
+            return None
+        return TokenStatus(revoked=row.revoked is not None, user_deleted=row.deleted is not None)
+
+    async def list_tokens(self, sid: str, include_revoked: bool = False) -> list[TokenRecord]:
+        q = select(t.tokens).where(t.tokens.c.sid == sid)
+        if not include_revoked:
+            q = q.where(t.tokens.c.revoked.is_(None))
+        async with self._begin() as conn:
+            rows = (await conn.execute(q.order_by(t.tokens.c.created, t.tokens.c.id))).all()
+        return [_token(r) for r in rows]
+
+    async def revoke_token(self, token_id: str, now: float) -> None:
+        async with self._begin() as conn:
+            res = await conn.execute(
+                update(t.tokens)
+                .where(and_(t.tokens.c.id == token_id, t.tokens.c.revoked.is_(None)))
+                .values(revoked=now)
+            )
+            if res.rowcount == 0:
+                raise NotFoundError(f"no active token {token_id}")
+            await _event(conn, "token-revoked", token_id, now)
+
+    # --- signing keys ------------------------------------------------------------------------
+
+    async def signing_keys(self) -> list[tuple[str, bytes, float]]:
+        """(kid, private PEM, created), oldest first."""
+        async with self._begin() as conn:
+            rows = (await conn.execute(select(t.signing_keys).order_by(t.signing_keys.c.created))).all()
+        return [(r.kid, bytes(r.private_pem), r.created) for r in rows]
+
+    async def add_signing_key(self, kid: str, private_pem: bytes, now: float) -> None:
+        async with self._begin() as conn:
+            await conn.execute(insert(t.signing_keys).values(kid=kid, private_pem=private_pem, created=now))
+            await _event(conn, "key-added", kid, now)
+
+    # --- news --------------------------------------------------------------------------------
+
+    async def add_news(
+        self, items: Sequence[NewsItem | tuple[str, str, float, list[str]]], now: float
+    ) -> list[int]:
+        """Add news in one transaction. A NewsItem keeps its id; a tuple (header, content, date, type
+        names) gets the next id. Tag names are created on first use."""
+        ids: list[int] = []
+        async with self._begin() as conn:
+            for item in items:
+                if isinstance(item, NewsItem):
+                    values: dict[str, Any] = {
+                        "id": item.id,
+                        "header": item.header,
+                        "content": item.content,
+                        "date": item.date,
+                        "created": now,
+                    }
+                    tags = [await _tag(conn, name, tag_id) for tag_id, name in item.types]
+                else:
+                    header, content, date, names = item
+                    values = {"header": header, "content": content, "date": date, "created": now}
+                    tags = [await _tag(conn, name, None) for name in names]
+                try:
+                    nid = (
+                        await conn.execute(insert(t.news).values(**values).returning(t.news.c.id))
+                    ).scalar_one()
+                except IntegrityError:
+                    raise ValueError(f"news {values.get('id')} exists already") from None
+                for pos, tag_id in enumerate(tags):
+                    await conn.execute(
+                        insert(t.news_tag_links).values(news_id=nid, tag_id=tag_id, position=pos)
+                    )
+                ids.append(nid)
+        return ids
+
+    async def news(self, from_date: float | None, from_id: int | None, limit: int = 100) -> list[NewsItem]:
+        q = select(t.news)
+        if from_date is not None:
+            q = q.where(t.news.c.date >= from_date)
+        if from_id is not None:
+            q = q.where(t.news.c.id >= from_id)
+        async with self._begin() as conn:
+            rows = (await conn.execute(q.order_by(t.news.c.id).limit(limit))).all()
+            ids = [r.id for r in rows]
+            tags: dict[int, list[tuple[int, str]]] = {i: [] for i in ids}
+            if ids:
+                links = await conn.execute(
+                    select(t.news_tag_links.c.news_id, t.news_tags.c.id, t.news_tags.c.name)
+                    .select_from(
+                        t.news_tag_links.join(t.news_tags, t.news_tag_links.c.tag_id == t.news_tags.c.id)
+                    )
+                    .where(t.news_tag_links.c.news_id.in_(ids))
+                    .order_by(t.news_tag_links.c.news_id, t.news_tag_links.c.position)
+                )
+                for news_id, tag_id, name in links:
+                    tags[news_id].append((tag_id, name))
+        return [NewsItem(r.id, r.header, r.content, r.date, tags[r.id]) for r in rows]
+
+    async def count_news(self) -> int:
+        async with self._begin() as conn:
+            return int((await conn.execute(select(func.count()).select_from(t.news))).scalar_one())
+
+    # --- events ------------------------------------------------------------------------------
+
+    async def last_event(self) -> int:
+        async with self._begin() as conn:
+            return int((await conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0)))).scalar_one())
+
+    async def events_after(self, seq: int) -> list[Event]:
+        async with self._begin() as conn:
+            rows = (
+                await conn.execute(select(t.events).where(t.events.c.seq > seq).order_by(t.events.c.seq))
+            ).all()
+        return [Event(r.seq, r.kind, r.ref) for r in rows]
+
+
+class _Tx:
+    """`async with storage._begin() as conn`: one transaction; a database that cannot be reached is a 503."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._cm: Any = None
+
+    async def __aenter__(self) -> AsyncConnection:
+        self._cm = self.engine.begin()
+        try:
+            conn: AsyncConnection = await self._cm.__aenter__()
+        except (DBAPIError, OSError) as exc:
+            raise ServiceUnavailable("storage is unavailable", "storage-unavailable") from exc
+        return conn
+
+    async def __aexit__(self, et: Any, exc: Any, tb: Any) -> None:
+        try:
+            await self._cm.__aexit__(et, exc, tb)
+        except (DBAPIError, OSError) as err:
+            raise ServiceUnavailable("storage is unavailable", "storage-unavailable") from err
+        if isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
+            raise ServiceUnavailable("storage is unavailable", "storage-unavailable") from exc
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+async def _event(conn: AsyncConnection, kind: str, ref: str, now: float) -> None:
+    await conn.execute(insert(t.events).values(kind=kind, ref=ref, at=now))
+
+
+async def _tag(conn: AsyncConnection, name: str, tag_id: int | None) -> int:
+    row = (await conn.execute(select(t.news_tags.c.id).where(t.news_tags.c.name == name))).first()
+    if row is not None:
+        return int(row.id)
+    values: dict[str, Any] = {"name": name}
+    if tag_id is not None:
+        values["id"] = tag_id
+    return int(
+        (await conn.execute(insert(t.news_tags).values(**values).returning(t.news_tags.c.id))).scalar_one()
+    )
+
+
+def _seller(row: Any) -> Seller:
+    return Seller(row.sid, row.oid, row.name, row.tin, row.trade_mark, row.created)
+
+
+def _token(row: Any) -> TokenRecord:
+    return TokenRecord(
+        row.id,
+        row.sid,
+        row.uid,
+        row.kid,
+        row.type,
+        row.name,
+        row.comment,
+        row.scope,
+        row.service_id,
+        row.created,
+        row.expires,
+        row.revoked,
+    )

@@ -1,0 +1,221 @@
+"""Shared fixtures: a real `wbseller serve` process on a free port, and ways to make sellers and tokens.
+
+`server` is one server for the whole session (with the test clock on); `start_server(config=...)` starts
+a private one, for tests that need their own method table or a fresh data directory.
+Sellers are cheap: each test makes its own, so buckets never leak between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from wbseller.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO.parent / "shared" / "wb-openapi" / "specs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A running `wbseller serve` process and helpers that act on its data directory."""
+
+    def __init__(
+        self, data_dir: Path, config: Path | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
+        self.data_dir = data_dir
+        self.config = config
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._runner = CliRunner()
+
+    # --- process ---
+
+    def start(self) -> Server:
+        args = [
+            sys.executable,
+            "-m",
+            "wbseller",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--test-clock",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        if self.config is not None:
+            args += ["--config", str(self.config)]
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            **self.extra_env,
+        }
+        env.pop("WBSELLER_DATABASE_URL", None)
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log}")
+            try:
+                httpx.get(f"{self.base_url}/openapi.json", timeout=0.5)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # --- HTTP ---
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10, **kwargs)
+
+    def get(
+        self, path: str, token: str | None = None, host: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = token
+        if host is not None:
+            headers["Host"] = host
+        return httpx.request(
+            kwargs.pop("method", "GET"), self.base_url + path, headers=headers, timeout=10, **kwargs
+        )
+
+    def advance(self, seconds: float) -> None:
+        """Move the server's clock forward (the test clock is on)."""
+        r = httpx.post(f"{self.base_url}/_wbseller/clock", json={"advance": seconds}, timeout=5)
+        r.raise_for_status()
+
+    # --- the data directory, through the CLI (in-process, so it is fast) ---
+
+    def cli(self, *args: str, input: str | None = None, ok: bool = True) -> str:
+        result = self._runner.invoke(app, [*args, "--data-dir", str(self.data_dir)], input=input)
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"wbseller {' '.join(args)} failed ({result.exit_code}): {result.output}")
+        return result.stdout.strip() if ok else result.output
+
+    def seller(
+        self, name: str = "ИП Тестов Т. Т.", tin: str = "1234567890", trade_mark: str = "Test Store"
+    ) -> str:
+        return self.cli("seller", "create", "--name", name, "--tin", tin, "--trade-mark", trade_mark)
+
+    def token(
+        self,
+        sid: str,
+        type: str = "personal",
+        categories: str = "all",
+        read_only: bool = False,
+        **options: str,
+    ) -> str:
+        args = ["token", "create", "--seller", sid, "--type", type]
+        if type != "service":
+            args += ["--categories", categories]
+        if read_only:
+            args.append("--read-only")
+        if type == "personal":
+            args.append("--accept-liability")
+        for k, v in options.items():
+            args += [f"--{k.replace('_', '-')}", v]
+        return self.cli(*args)
+
+    def run_storage(self, work: Callable[[Any], Any]) -> Any:
+        """Run `work(storage)` against this server's database (for checks the CLI has no command for)."""
+        from wbseller.storage import Storage
+
+        async def main() -> Any:
+            storage = Storage.in_dir(self.data_dir)
+            try:
+                return await work(storage)
+            finally:
+                await storage.close()
+
+        return asyncio.run(main())
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("srv") / "data").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    started: list[Server] = []
+
+    def start(config: str | None = None, data_dir: Path | None = None, **kw: Any) -> Server:
+        cfg = None
+        if config is not None:
+            cfg = tmp_path / f"config-{len(started)}.toml"
+            cfg.write_text(config)
+        srv = Server(data_dir or tmp_path / f"data-{len(started)}", cfg, **kw).start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+def assert_wb_error(r: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The response is a WB error body with this status (and code); returns the body."""
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = r.json()
+    assert set(body) == {
+        "title",
+        "detail",
+        "code",
+        "requestId",
+        "origin",
+        "status",
+        "statusText",
+        "timestamp",
+    }
+    assert body["status"] == status
+    assert body["requestId"] == r.headers["x-request-id"]
+    assert len(body["requestId"]) == 32
+    assert body["timestamp"].endswith("Z")
+    if code is not None:
+        assert body["code"] == code, body
+    return body
