@@ -24,11 +24,9 @@ from wbseller.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
     WBError,
-    render,
     render_error,
 )
 from wbseller.gateway.auth import MISSING, SellerCache, TokenCache
@@ -367,12 +365,8 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def error_body(status: int, title: str, detail: str, code: str, request_id: str) -> bytes:
-    return render(status, title, detail, code, request_id, ORIGIN)
-
-
 def create_app(settings: Settings | None = None) -> Gateway:
     return Gateway(settings or Settings.from_env())
 
 
-__all__ = ["ClientGone", "Gateway", "ServiceUnavailable", "create_app", "read_body"]
+__all__ = ["ClientGone", "Gateway", "create_app", "read_body"]

@@ -4,9 +4,11 @@ and, with the test clock on, the endpoint that moves time."""
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -14,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from wbseller.clock import OffsetClock
+from wbseller.errors import PROBLEM_JSON, BadRequest, MethodNotAllowed, NotFound, WBError, render_error
 from wbseller.methods.openapi import build_document
 
 if TYPE_CHECKING:
@@ -36,6 +39,8 @@ SWAGGER_PAGE = """<!doctype html>
 </body>
 </html>
 """
+
+_BY_STATUS: dict[int, type[WBError]] = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed}
 
 PATHS = ("/openapi.json", "/docs", "/_wbseller/")
 
@@ -63,4 +68,19 @@ def build_extras(gw: Gateway) -> tuple[ASGIApp, tuple[str, ...]]:
     ]
     if gw.settings.test_clock:
         routes.append(Route("/_wbseller/clock", clock, methods=["POST"]))
-    return Starlette(routes=routes), PATHS
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Pages beside the API refuse with the same WB error body as the API.
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        kind = _BY_STATUS.get(status, WBError)
+        err = NotFound() if kind is NotFound else kind(str(getattr(exc, "detail", "")) or "request refused")
+        request_id = os.urandom(16).hex()
+        body = render_error(err, request_id, "wbseller-extras", gw.clock.now())
+        return Response(
+            body,
+            status_code=err.status,
+            media_type=PROBLEM_JSON.decode(),
+            headers={"x-request-id": request_id},
+        )
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}), PATHS
