@@ -21,6 +21,7 @@ from wbseller.config import Settings
 from wbseller.errors import (
     PROBLEM_JSON,
     Forbidden,
+    InternalError,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -45,6 +46,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 ORIGIN = "wbseller-gateway"
 _CT_PROBLEM = (b"content-type", PROBLEM_JSON)
@@ -152,28 +154,25 @@ class Gateway:
                 await self._lifespan(receive, send)
             return
         request_id = os.urandom(16).hex()
-        sent = [False]
-
-        async def tracked_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                sent[0] = True
-            await send(message)
-
         try:
-            await self.handle(scope, receive, tracked_send, request_id)
+            reply = await self.handle(scope, receive, send, request_id)
         except WBError as err:
-            if not sent[0]:
-                await self.send_error(send, err, request_id)
+            reply = self.error_reply(err, request_id)
         except ClientGone:
             return
         except Exception:
             log.exception("internal error in request %s", request_id)
-            if not sent[0]:
-                await self.send_error(
-                    send, WBError("internal error; the request id names it in our logs"), request_id
-                )
+            reply = self.error_reply(
+                InternalError("internal error; the request id names it in our logs"), request_id
+            )
+        if reply is None:  # answered by a page beside the API
+            return
+        status, headers, body = reply
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> Response | None:
+        """The response to an API call; None when a page beside the API has answered itself."""
         host_h = auth_h = length_h = None
         chunked = False
         for k, v in scope["headers"]:
@@ -190,7 +189,7 @@ class Gateway:
         if target is BARE:
             if path.startswith(self.extra_paths) and self.extras is not None:
                 await self.extras(scope, receive, send)
-                return
+                return None
             split = split_prefix(path)
             if split is not None:
                 target, path = split
@@ -198,7 +197,7 @@ class Gateway:
             if self.portal is None:
                 raise NotFound()
             await self.portal(scope, receive, send)
-            return
+            return None
         host = target.host or self.home.get(path)
         if host is None:
             raise NotFound()
@@ -326,8 +325,7 @@ class Gateway:
             headers.append((b"x-ratelimit-remaining", str(remaining).encode()))
         if reply.headers:
             headers.extend(reply.headers)
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body})
+        return reply.status, headers, reply.body
 
     async def _cost(self, costs: Any, status: int, key: str, rate: Any, remaining: int | None) -> int:
         """A response that costs more (409 = 5 in Marketplace) is charged before its headers go out."""
@@ -336,7 +334,7 @@ class Gateway:
             return await self.limiter.surcharge(key, rate, cost - 1)
         return remaining or 0
 
-    async def send_error(self, send: Send, err: WBError, request_id: str) -> None:
+    def error_reply(self, err: WBError, request_id: str) -> Response:
         body = render_error(err, request_id, ORIGIN, self.clock.now())
         headers = [
             _CT_PROBLEM,
@@ -344,8 +342,7 @@ class Gateway:
             (b"x-request-id", request_id.encode()),
             *err.headers,
         ]
-        await send({"type": "http.response.start", "status": err.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return err.status, headers, body
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:

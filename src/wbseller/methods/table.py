@@ -82,14 +82,18 @@ class Table:
         raise KeyError(method_id)
 
 
-def load_table(config: Path | None = None, extra: Mapping[str, Any] | None = None) -> Table:
-    """The built-in table, with a config file and then `extra` (already parsed) merged over it."""
+def load_table(
+    config: Path | None = None, extra: Mapping[str, Any] | None = None, *, handlers: bool = True
+) -> Table:
+    """The built-in table, with a config file and then `extra` (already parsed) merged over it.
+
+    `handlers=False` skips importing handlers: the client reads the same table for its limits."""
     doc = _read(DEFAULT_TABLE)
     if config is not None:
         doc = merge(doc, _read(config))
     if extra:
         doc = merge(doc, extra)
-    return build(doc)
+    return build(doc, handlers=handlers)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -121,9 +125,9 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return {"limits": limits, "methods": methods}
 
 
-def build(doc: Mapping[str, Any]) -> Table:
+def build(doc: Mapping[str, Any], *, handlers: bool = True) -> Table:
     limits = {gid: _group(gid, g) for gid, g in doc.get("limits", {}).items()}
-    methods = tuple(_method(m, limits) for m in doc.get("methods", []))
+    methods = tuple(_method(m, limits, handlers) for m in doc.get("methods", []))
     seen: set[tuple[str, str, str]] = set()
     for m in methods:
         for h in m.hosts():
@@ -172,7 +176,7 @@ def _rate(r: Any, where: str) -> Rate:
         raise TableError(f"{where}: {exc}") from exc
 
 
-def _method(m: Mapping[str, Any], limits: Mapping[str, LimitGroup]) -> Method:
+def _method(m: Mapping[str, Any], limits: Mapping[str, LimitGroup], handlers: bool) -> Method:
     mid = str(_get(m, "id", str, "methods"))
     where = f"methods[{mid}]"
     category = str(_get(m, "category", str, where))
@@ -193,12 +197,16 @@ def _method(m: Mapping[str, Any], limits: Mapping[str, LimitGroup]) -> Method:
         read_only=bool(_get(m, "read_only", bool, where)),
         token_types=frozenset(_token_type(n, where) for n in _get(m, "token_types", list, where)),
         limit=limits[limit_id],
-        handler=_import(handler_path, where),
+        handler=_import(handler_path, where) if handlers else _not_loaded,
         handler_path=handler_path,
         max_body=int(m.get("max_body", DEFAULT_MAX_BODY)),
         subscription=m.get("subscription"),
         summary=str(m.get("summary", "")),
     )
+
+
+async def _not_loaded(ctx: Context) -> Reply:
+    raise RuntimeError("handlers were not loaded (load_table(handlers=False))")
 
 
 def _token_type(name: Any, where: str) -> TokenType:
