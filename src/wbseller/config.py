@@ -1,13 +1,17 @@
-"""Settings of a server or CLI run: where data lives, which config file, test switches.
+"""Settings of a server or CLI run: where data lives, which backends, which config file, test switches.
 
-Every setting has an environment variable `WBSELLER_<NAME>`; a command-line flag wins over it.
+Precedence: a command-line flag, then the environment (`WBSELLER_*`), then the config file's [server]
+table, then the default. Without a database or Redis URL the embedded default stays: SQLite in the data
+directory and the in-process limiter.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def default_data_dir() -> Path:
@@ -21,6 +25,8 @@ def default_data_dir() -> Path:
 class Settings:
     data_dir: Path
     database_url: str | None = None  # None: SQLite in data_dir
+    redis_url: str | None = None  # None: the in-process limiter
+    limiter_fail_open: bool = True  # Redis away: in-process limiter (True) or 503 (False)
     config_file: Path | None = None  # a TOML file over the built-in method and limit table
     test_clock: bool = False  # expose POST /_wbseller/clock to move time (tests only)
     event_poll: float = 0.1  # seconds between checks for changes made by other processes
@@ -34,10 +40,45 @@ class Settings:
         config_file: Path | None = None,
         test_clock: bool | None = None,
     ) -> Settings:
-        env_config = os.environ.get("WBSELLER_CONFIG")
+        env = os.environ
+        config_file = config_file or (Path(env["WBSELLER_CONFIG"]) if env.get("WBSELLER_CONFIG") else None)
+        server: dict[str, Any] = {}
+        if config_file is not None and config_file.exists():
+            with config_file.open("rb") as f:
+                server = tomllib.load(f).get("server", {})
+
+        def pick(name: str) -> Any:
+            value = env.get(f"WBSELLER_{name.upper()}")
+            return value if value else server.get(name)
+
+        fail_open = pick("limiter_fail_open")
         return cls(
-            data_dir=data_dir or default_data_dir(),
-            database_url=os.environ.get("WBSELLER_DATABASE_URL") or None,
-            config_file=config_file or (Path(env_config) if env_config else None),
-            test_clock=test_clock if test_clock is not None else os.environ.get("WBSELLER_TEST_CLOCK") == "1",
+            data_dir=data_dir or (Path(server["data_dir"]) if "data_dir" in server else default_data_dir()),
+            database_url=pick("database_url"),
+            redis_url=pick("redis_url"),
+            limiter_fail_open=_truthy(fail_open) if fail_open is not None else True,
+            config_file=config_file,
+            test_clock=test_clock if test_clock is not None else _truthy(env.get("WBSELLER_TEST_CLOCK", "0")),
         )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes `from_env()` in another process (a worker) give these settings."""
+        env = {
+            "WBSELLER_DATA_DIR": str(self.data_dir),
+            "WBSELLER_TEST_CLOCK": "1" if self.test_clock else "0",
+        }
+        env["WBSELLER_LIMITER_FAIL_OPEN"] = "1" if self.limiter_fail_open else "0"
+        for name, value in (
+            ("WBSELLER_DATABASE_URL", self.database_url),
+            ("WBSELLER_REDIS_URL", self.redis_url),
+            ("WBSELLER_CONFIG", str(self.config_file) if self.config_file else None),
+        ):
+            if value:
+                env[name] = value
+        return env
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")

@@ -6,9 +6,10 @@ write is one transaction, so a crash leaves either the whole record or none of i
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,9 @@ class Event:
     ref: str
 
 
+NOTIFY_CHANNEL = "wbseller_events"  # the channel migration 0002 notifies on
+
+
 class NotFoundError(LookupError):
     pass
 
@@ -120,9 +124,14 @@ class Storage:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = url.startswith("postgresql")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 5}
+        elif self.is_postgres:
+            # Fail fast when PostgreSQL is away (the request gets 503), and drop dead connections after.
+            kwargs["connect_args"] = {"timeout": 3, "command_timeout": 10}
+            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -146,6 +155,8 @@ class Storage:
             command.upgrade(cfg, "head")
 
         async with self._begin() as conn:
+            if self.is_postgres:  # servers starting together: one migrates, the others wait
+                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346120)")
             await conn.run_sync(upgrade)
         if self.is_sqlite:
             db = self.engine.url.database
@@ -390,6 +401,12 @@ class Storage:
                         insert(t.news_tag_links).values(news_id=nid, tag_id=tag_id, position=pos)
                     )
                 ids.append(nid)
+            if self.is_postgres:  # explicit ids do not move a serial's sequence: move it past them
+                for table in ("news", "news_tags"):
+                    await conn.exec_driver_sql(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608 - fixed names
+                        f"GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), 1))"
+                    )
         return ids
 
     async def news(self, from_date: float | None, from_id: int | None, limit: int = 100) -> list[NewsItem]:
@@ -420,6 +437,32 @@ class Storage:
             return int((await conn.execute(select(func.count()).select_from(t.news))).scalar_one())
 
     # --- events ------------------------------------------------------------------------------
+
+    async def listen(self, on_event: Callable[[], None]) -> None:
+        """PostgreSQL only: call `on_event` on every NOTIFY of a new event; reconnects until cancelled."""
+        import asyncpg
+
+        dsn = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(dsn, timeout=3)
+                await conn.add_listener(NOTIFY_CHANNEL, lambda *_: on_event())
+                on_event()  # catch up with what happened while not listening
+                while not conn.is_closed():
+                    await asyncio.sleep(1)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(1)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    await conn.close()
+
+    async def ping(self) -> None:
+        """Raises ServiceUnavailable when the database does not answer (readiness)."""
+        async with self._begin() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     async def last_event(self) -> int:
         async with self._begin() as conn:
