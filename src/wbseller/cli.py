@@ -99,15 +99,18 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: DataDir = None,
     config: Annotated[
-        Path | None, typer.Option(help="TOML file over the built-in method/limit table.")
+        Path | None, typer.Option(help="TOML file: [server] settings, methods, limits.")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (more than 1 wants Redis for shared limits).")
+    ] = 1,
     test_clock: Annotated[
         bool, typer.Option(help="Allow POST /_wbseller/clock to move time (tests).")
     ] = False,
     access_log: Annotated[bool, typer.Option(help="Log every request (method, path, status).")] = True,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
-    """Run every WB API host in this process, on the embedded default (SQLite, in-process limits)."""
+    """Run every WB API host in this process (SQLite and in-process limits unless told otherwise)."""
     import uvicorn
 
     from wbseller.gateway import Gateway
@@ -116,6 +119,7 @@ def serve(
     gateway = Gateway(settings)  # loads the method table now: a bad config file fails before listening
 
     async def prepare() -> list[Any]:
+        # Migrate and make the first key once, before any worker starts.
         await gateway.storage.migrate()
         await gateway.accounts.load_keys()
         await gateway.accounts.ensure_demo()
@@ -123,12 +127,19 @@ def serve(
         await gateway.storage.close()
         return sellers
 
-    sellers = asyncio.run(prepare())
+    try:
+        sellers = asyncio.run(prepare())
+    except WBError as exc:
+        err.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from None
     base = f"http://{host}:{port}"
-    where = (
-        settings.database_url and "database from WBSELLER_DATABASE_URL"
-    ) or f"data in {settings.data_dir}"
-    err.print(f"[bold]wbseller[/bold] listening on {base} ({where})")
+    storage = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir}"
+    limiter = "Redis" if settings.redis_url else "in-process"
+    err.print(
+        f"[bold]wbseller[/bold] listening on {base} (storage: {storage}; limits: {limiter}; workers: {workers})"
+    )
+    if workers > 1 and not settings.redis_url:
+        err.print("[yellow]warning:[/yellow] without Redis each worker keeps its own buckets")
     err.print(f"  any host by path prefix: {base}/content-api/ping, {base}/common-api/api/v1/seller-info")
     err.print(f"  or by name: http://content-api.localhost:{port}/ping ;  docs: {base}/docs")
     if sellers:
@@ -140,17 +151,21 @@ def serve(
             "--accept-liability)"
         )
         err.print(f'    curl -H "Authorization: $TOKEN" {base}/ping')
-    uvicorn.run(
-        gateway,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=access_log,
-        log_level=log_level,
-        server_header=False,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": access_log,
+        "log_level": log_level,
+        "server_header": False,
+    }
+    if workers > 1:
+        os.environ.update(settings.to_env())  # each worker builds its own Gateway from these
+        uvicorn.run("wbseller.gateway.app:create_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(gateway, **options)
 
 
 # --- sellers and users -------------------------------------------------------------------------

@@ -32,9 +32,11 @@ from wbseller.errors import (
 )
 from wbseller.gateway.auth import MISSING, SellerCache, TokenCache
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
+from wbseller.gateway.metrics import Stats
 from wbseller.methods.context import Context
 from wbseller.methods.table import Method, Table, load_table
 from wbseller.ratelimit import Limiter, MemoryLimiter, ceil_seconds
+from wbseller.ratelimit.redis import RedisLimiter
 from wbseller.storage import Storage, sqlite_url
 from wbseller.storage.store import prepare_data_dir
 from wbseller.tokens import TokenType
@@ -68,7 +70,12 @@ class Gateway:
             prepare_data_dir(settings.data_dir)
         self.storage = Storage(url)
         self.accounts = Accounts(self.storage, self.clock)
-        self.limiter: Limiter = MemoryLimiter(self.clock)
+        self.limiter: Limiter
+        if settings.redis_url:
+            self.limiter = RedisLimiter(settings.redis_url, self.clock, fail_open=settings.limiter_fail_open)
+        else:
+            self.limiter = MemoryLimiter(self.clock)
+        self.stats = Stats()
         self.table = table or load_table(settings.config_file)
         self.tokens = TokenCache(self.accounts, settings.token_cache_size)
         self.sellers = SellerCache(self.storage)
@@ -83,9 +90,10 @@ class Gateway:
         self.extras: ASGIApp | None = None
         self.extra_paths: tuple[str, ...] = ()
         self.portal: ASGIApp | None = None
-        self._poller: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._last_event = 0
-        self.started = asyncio.Event()
+        self._events_lock = asyncio.Lock()
+        self._events_failing = False
 
     # --- lifespan ----------------------------------------------------------------------------
 
@@ -95,39 +103,60 @@ class Gateway:
         if self.settings.demo:
             await self.accounts.ensure_demo()
         self._last_event = await self.storage.last_event()
-        self._poller = asyncio.create_task(self._poll_events())
+        loop = asyncio.get_running_loop()
+        poll = self.settings.event_poll
+        if self.storage.is_postgres:
+            # NOTIFY tells us at once; polling stays as the safety net.
+            self._tasks.append(loop.create_task(self.storage.listen(self._on_notify)))
+            poll = max(poll, 1.0)
+        self._tasks.append(loop.create_task(self._poll_events(poll)))
         from wbseller.gateway.extras import build_extras
 
         self.extras, self.extra_paths = build_extras(self)
-        self.started.set()
 
     async def shutdown(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+                await task
+        if isinstance(self.limiter, RedisLimiter):
+            await self.limiter.close()
         await self.storage.close()
 
-    async def _poll_events(self) -> None:
+    def _on_notify(self) -> None:
+        asyncio.get_running_loop().create_task(self._apply_events_logged())
+
+    async def _poll_events(self, interval: float) -> None:
         """Apply changes other processes made (a CLI revoking a token, a user deleted)."""
         while True:
-            await asyncio.sleep(self.settings.event_poll)
-            try:
-                await self.apply_events()
-            except Exception:  # storage down: try again next tick; cached tokens keep working
-                log.warning("event poll failed", exc_info=True)
+            await asyncio.sleep(interval)
+            await self._apply_events_logged()
+
+    async def _apply_events_logged(self) -> None:
+        try:
+            await self.apply_events()
+        except Exception:  # storage down: try again next tick; cached tokens keep working
+            self.stats.backend_errors["storage"] += 1
+            if not self._events_failing:
+                log.warning("cannot read events from storage; retrying", exc_info=True)
+            self._events_failing = True
+        else:
+            if self._events_failing:
+                log.warning("events from storage readable again")
+            self._events_failing = False
 
     async def apply_events(self) -> None:
-        for ev in await self.storage.events_after(self._last_event):
-            self._last_event = ev.seq
-            if ev.kind == "token-revoked":
-                self.tokens.drop_token(ev.ref)
-            elif ev.kind == "user-deleted":
-                self.tokens.drop_user(int(ev.ref))
-            elif ev.kind == "seller-changed":
-                self.sellers.drop(ev.ref)
-            elif ev.kind == "key-added":
-                await self.accounts.load_keys(create=False)
+        async with self._events_lock:
+            for ev in await self.storage.events_after(self._last_event):
+                self._last_event = ev.seq
+                if ev.kind == "token-revoked":
+                    self.tokens.drop_token(ev.ref)
+                elif ev.kind == "user-deleted":
+                    self.tokens.drop_user(int(ev.ref))
+                elif ev.kind == "seller-changed":
+                    self.sellers.drop(ev.ref)
+                elif ev.kind == "key-added":
+                    await self.accounts.load_keys(create=False)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -168,6 +197,7 @@ class Gateway:
         if reply is None:  # answered by a page beside the API
             return
         status, headers, body = reply
+        self.stats.count(scope.get("wb_host", "-"), status)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -201,6 +231,7 @@ class Gateway:
         host = target.host or self.home.get(path)
         if host is None:
             raise NotFound()
+        scope["wb_host"] = host.prefix
         by_http = self.routes.get((host.prefix, path))
         if by_http is None:
             raise NotFound()
@@ -274,6 +305,7 @@ class Gateway:
             )
             decision = await self.limiter.acquire(key, rate, 1, group.block)
             if not decision.allowed:
+                self.stats.limited[group.id] += 1
                 detail = f"limited by {group.id}"
                 if decision.blocked:
                     detail += "; the method is temporarily blocked for automated polling"

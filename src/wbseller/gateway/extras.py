@@ -7,6 +7,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -17,7 +19,9 @@ from swagger_ui_bundle import swagger_ui_path
 
 from wbseller.clock import OffsetClock
 from wbseller.errors import PROBLEM_JSON, BadRequest, MethodNotAllowed, NotFound, WBError, render_error
+from wbseller.gateway.metrics import render as render_metrics
 from wbseller.methods.openapi import build_document
+from wbseller.ratelimit.redis import RedisLimiter
 
 if TYPE_CHECKING:
     from wbseller.gateway.app import ASGIApp, Gateway
@@ -42,7 +46,7 @@ SWAGGER_PAGE = """<!doctype html>
 
 _BY_STATUS: dict[int, type[WBError]] = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed}
 
-PATHS = ("/openapi.json", "/docs", "/_wbseller/")
+PATHS = ("/openapi.json", "/docs", "/metrics", "/ready", "/_wbseller/")
 
 
 def build_extras(gw: Gateway) -> tuple[ASGIApp, tuple[str, ...]]:
@@ -61,8 +65,33 @@ def build_extras(gw: Gateway) -> tuple[ASGIApp, tuple[str, ...]]:
         gw.clock.advance(float(data.get("advance", 0)))
         return JSONResponse({"now": gw.clock.now(), "offset": gw.clock.offset})
 
+    async def metrics(_: Request) -> Response:
+        return Response(render_metrics(gw), media_type=CONTENT_TYPE_LATEST)
+
+    async def ready(_: Request) -> Response:
+        """Ready when storage answers; a limiter falling back to in-process is reported, not fatal."""
+        checks: dict[str, str] = {}
+        try:
+            await gw.storage.ping()
+            checks["storage"] = "ok"
+        except WBError:
+            checks["storage"] = "unavailable"
+        limiter = gw.limiter
+        if isinstance(limiter, RedisLimiter):
+            try:
+                await limiter.redis.ping()
+                checks["limiter"] = "ok"
+            except (RedisError, OSError):
+                checks["limiter"] = "fallback" if limiter.fail_open else "unavailable"
+        else:
+            checks["limiter"] = "ok"
+        ok = all(v in ("ok", "fallback") for v in checks.values())
+        return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+
     routes = [
         Route("/openapi.json", openapi),
+        Route("/metrics", metrics),
+        Route("/ready", ready),
         Route("/docs", docs),
         Mount("/docs/static", StaticFiles(directory=str(swagger_ui_path))),
     ]

@@ -1,0 +1,217 @@
+"""Every exception the client raises, in one place.
+
+    WBClientError                    the root: `except WBClientError` catches all of them
+    ├── TokenError                   no token, or a token that cannot be decoded (also a ValueError)
+    ├── NotAllowed                   refused before sending: this token cannot make this call
+    │   ├── CategoryNotAllowed       the token lacks the host's category (or a test token has no sandbox)
+    │   ├── TokenTypeNotAllowed      the method does not take this token type (news for a test token)
+    │   └── ReadOnlyNotAllowed       a read-only token on a write method
+    ├── ConnectionFailed             the network failed, after the retries the policy allows
+    └── WBAPIError                   the server answered with an error: status, title, detail, code,
+        │                            request_id, origin, timestamp (the WB error body)
+        ├── BadRequest               400
+        ├── Unauthorized             401
+        ├── Forbidden                403
+        ├── NotFound                 404
+        ├── Conflict                 409
+        ├── PayloadTooLarge          413
+        ├── Unprocessable            422
+        ├── RateLimited              429, with retry_after / limit / reset_after (seconds); also raised
+        │                            without sending when the client-side pacer would wait too long
+        ├── ServerError              5xx
+        │   └── ServiceUnavailable   503
+        └── UnexpectedResponse       a success status whose body is not what the method returns
+
+`TokenExpiringWarning` (a UserWarning) is issued when a client is made with a token that expires
+within 14 days (or has expired).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class WBClientError(Exception):
+    """The root of everything the client raises."""
+
+
+class TokenError(WBClientError, ValueError):
+    """No token was given, or it is not a WB token. The message says why and never quotes the token."""
+
+
+class NotAllowed(WBClientError):
+    """The token cannot make this call; nothing was sent."""
+
+    def __init__(self, message: str, *, method: str, host: str | None = None) -> None:
+        super().__init__(message)
+        self.method = method
+        self.host = host
+
+
+class CategoryNotAllowed(NotAllowed):
+    """The token does not carry the category of the host (or, for a test token, the host has no sandbox)."""
+
+
+class TokenTypeNotAllowed(NotAllowed):
+    """The method does not accept this token type."""
+
+
+class ReadOnlyNotAllowed(NotAllowed):
+    """A read-only token cannot call a write method."""
+
+
+class ConnectionFailed(WBClientError):
+    """The request could not be completed over the network; `__cause__` is the httpx error."""
+
+
+class WBAPIError(WBClientError):
+    """The server refused the request. The fields are WB's error body (`requestId` -> `request_id`)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        code: str | None = None,
+        request_id: str | None = None,
+        origin: str | None = None,
+        timestamp: str | None = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}" if detail else f"{status} {title}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.code = code
+        self.request_id = request_id
+        self.origin = origin
+        self.timestamp = timestamp
+        self.response = response
+
+    def to_dict(self) -> dict[str, Any]:
+        """The WB error body's fields, as WB names them (for logs and `--json`)."""
+        return {
+            "status": self.status,
+            "title": self.title,
+            "detail": self.detail,
+            "code": self.code,
+            "requestId": self.request_id,
+            "origin": self.origin,
+            "timestamp": self.timestamp,
+        }
+
+
+class BadRequest(WBAPIError):
+    """400: a bad or missing parameter, invalid JSON."""
+
+
+class Unauthorized(WBAPIError):
+    """401: the token is missing, invalid, expired, revoked, or not for this host."""
+
+
+class Forbidden(WBAPIError):
+    """403: the method is blocked, needs a subscription, or does not take this token type."""
+
+
+class NotFound(WBAPIError):
+    """404: no such path."""
+
+
+class Conflict(WBAPIError):
+    """409: the request conflicts with the service's state."""
+
+
+class PayloadTooLarge(WBAPIError):
+    """413: the request body is over the method's limit."""
+
+
+class Unprocessable(WBAPIError):
+    """422: the request data contradict each other."""
+
+
+class RateLimited(WBAPIError):
+    """429: over the limit. `retry_after`: seconds until a request would pass (X-Ratelimit-Retry)."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        retry_after: float | None = None,
+        limit: int | None = None,
+        reset_after: float | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(status, title, detail, **kw)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.reset_after = reset_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "retryAfter": self.retry_after}
+
+
+class ServerError(WBAPIError):
+    """5xx: the service failed."""
+
+
+class ServiceUnavailable(ServerError):
+    """503: a backing service is unavailable."""
+
+
+class UnexpectedResponse(WBAPIError):
+    """A success status, but the body is not what the method returns."""
+
+
+class TokenExpiringWarning(UserWarning):
+    """The client's token expires soon (or has expired): make a new one in the seller's account."""
+
+
+_BY_STATUS: dict[int, type[WBAPIError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: Unprocessable,
+    429: RateLimited,
+    503: ServiceUnavailable,
+}
+
+
+def error_class(status: int) -> type[WBAPIError]:
+    """The exception class for an error status."""
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls
+    return ServerError if status >= 500 else WBAPIError
+
+
+__all__ = [
+    "BadRequest",
+    "CategoryNotAllowed",
+    "Conflict",
+    "ConnectionFailed",
+    "Forbidden",
+    "NotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ReadOnlyNotAllowed",
+    "ServerError",
+    "ServiceUnavailable",
+    "TokenError",
+    "TokenExpiringWarning",
+    "TokenTypeNotAllowed",
+    "Unauthorized",
+    "UnexpectedResponse",
+    "Unprocessable",
+    "WBAPIError",
+    "WBClientError",
+    "error_class",
+]
