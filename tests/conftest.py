@@ -67,12 +67,10 @@ class Server:
         ]
         if self.config is not None:
             args += ["--config", str(self.config)]
-        env = {
-            **os.environ,
-            "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-            **self.extra_env,
-        }
-        env.pop("WBSELLER_DATABASE_URL", None)
+        # Only this server's own settings: none leak in from the environment of the test run.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WBSELLER_")}
+        env["PYTHONPATH"] = f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+        env.update(self.extra_env)
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
@@ -129,7 +127,9 @@ class Server:
     # --- the data directory, through the CLI (in-process, so it is fast) ---
 
     def cli(self, *args: str, input: str | None = None, ok: bool = True) -> str:
-        result = self._runner.invoke(app, [*args, "--data-dir", str(self.data_dir)], input=input)
+        result = self._runner.invoke(
+            app, [*args, "--data-dir", str(self.data_dir)], input=input, env=self.extra_env
+        )
         if ok and result.exit_code != 0:
             raise AssertionError(f"wbseller {' '.join(args)} failed ({result.exit_code}): {result.output}")
         return result.stdout.strip() if ok else result.output
@@ -163,7 +163,8 @@ class Server:
         from wbseller.storage import Storage
 
         async def main() -> Any:
-            storage = Storage.in_dir(self.data_dir)
+            url = self.extra_env.get("WBSELLER_DATABASE_URL")
+            storage = Storage(url) if url else Storage.in_dir(self.data_dir)
             try:
                 return await work(storage)
             finally:
