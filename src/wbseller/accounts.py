@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.exc import IntegrityError
 
 from wbseller.categories import CATEGORY_MASK, READ_ONLY_MASK, names_of
@@ -23,6 +25,21 @@ from wbseller.tokens import (
     next_kid,
     payload_for,
 )
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """argon2id, with the library's current parameters."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
 
 LIABILITY_TEXT = "I understand that the token should not be shared with third parties"
 

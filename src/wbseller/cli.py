@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from wbseller.accounts import AccountError, Accounts, describe_scope
+from wbseller.accounts import AccountError, Accounts, describe_scope, hash_password
 from wbseller.categories import BY_NAME, CATEGORIES, READ_ONLY_MASK, mask_of
 from wbseller.clock import SystemClock
 from wbseller.config import Settings, default_data_dir
@@ -231,17 +231,37 @@ def seller_block(
 
 @user_app.command("create")
 def user_create(
-    seller: Annotated[str, typer.Option(help="Seller id.")],
     name: Annotated[str, typer.Option(help="User's name.")],
-    role: Annotated[str, typer.Option(help="user, owner or operator.")] = "user",
+    seller: Annotated[str | None, typer.Option(help="Seller id (not for operators).")] = None,
+    role: Annotated[str, typer.Option(help="user, owner or operator (publishes news; no seller).")] = "user",
+    login: Annotated[
+        str | None, typer.Option(help="Login for the account pages (set a password next).")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Add a user to a seller; prints the user id."""
+    """Add a user to a seller (or an operator); prints the user id."""
     if role not in ("user", "owner", "operator"):
         err.print("[red]error:[/red] role must be user, owner or operator")
         raise typer.Exit(2)
-    user = _run(data_dir, lambda a: a.storage.create_user(seller, name, role, a.clock.now()))
+    if role != "operator" and not seller:
+        err.print("[red]error:[/red] --seller is required (but for --role operator)")
+        raise typer.Exit(2)
+    user = _run(data_dir, lambda a: a.storage.create_user(seller, name, role, a.clock.now(), login))
     print(user.id)
+
+
+@user_app.command("password")
+def user_password(
+    uid: int,
+    login: Annotated[str | None, typer.Option(help="Also set the login.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Set a user's password for the account pages, read from stdin (never an argument)."""
+    password = "" if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(password) < 8:
+        err.print("[red]error:[/red] give a password of 8 or more characters on stdin")
+        raise typer.Exit(2)
+    _run(data_dir, lambda a: a.storage.set_password(uid, hash_password(password), login))
 
 
 @user_app.command("delete")

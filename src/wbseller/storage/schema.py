@@ -49,11 +49,13 @@ users = Table(
     "users",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("sid", String(36), ForeignKey("sellers.sid"), nullable=False, index=True),
+    Column("sid", String(36), ForeignKey("sellers.sid"), nullable=True, index=True),  # None: an operator
     Column("name", Text, nullable=False),
     Column("role", String(16), nullable=False),  # owner | user | operator
     Column("created", Float, nullable=False),
     Column("deleted", Float, nullable=True),
+    Column("login", String(254), nullable=True, unique=True),  # to sign in to the account pages
+    Column("password_hash", Text, nullable=True),  # argon2
 )
 
 services = Table(
@@ -98,6 +100,7 @@ news = Table(
     Column("content", Text, nullable=False),
     Column("date", Float, nullable=False, index=True),
     Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=True),
 )
 
 news_tags = Table(

@@ -35,11 +35,12 @@ class Seller:
 @dataclass(frozen=True, slots=True)
 class User:
     id: int
-    sid: str
+    sid: str | None  # None: an operator (WB staff who publish news), not a seller's user
     name: str
-    role: str
+    role: str  # owner | user | operator
     created: float
     deleted: float | None
+    login: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,21 +233,60 @@ class Storage:
                 await conn.execute(insert(tbl).values(sid=sid, method=method))
             await _event(conn, "seller-changed", sid, now)
 
-    async def create_user(self, sid: str, name: str, role: str = "user", now: float = 0.0) -> User:
-        await self.get_seller(sid)
+    async def create_user(
+        self, sid: str | None, name: str, role: str = "user", now: float = 0.0, login: str | None = None
+    ) -> User:
+        if role == "operator":
+            sid = None
+        elif sid is None:
+            raise ValueError("a seller's user needs a seller")
+        else:
+            await self.get_seller(sid)
+        try:
+            async with self._begin() as conn:
+                res = await conn.execute(
+                    insert(t.users)
+                    .values(sid=sid, name=name, role=role, created=now, login=login)
+                    .returning(t.users.c.id)
+                )
+                uid = res.scalar_one()
+        except IntegrityError:
+            raise ValueError(f"login {login!r} is taken") from None
+        return User(uid, sid, name, role, now, None, login)
+
+    async def set_password(self, uid: int, password_hash: str, login: str | None = None) -> None:
+        values: dict[str, Any] = {"password_hash": password_hash}
+        if login is not None:
+            values["login"] = login
+        try:
+            async with self._begin() as conn:
+                res = await conn.execute(update(t.users).where(t.users.c.id == uid).values(**values))
+                if res.rowcount == 0:
+                    raise NotFoundError(f"no user {uid}")
+        except IntegrityError:
+            raise ValueError(f"login {login!r} is taken") from None
+
+    async def user_by_login(self, login: str) -> tuple[User, str | None] | None:
+        """The user with this login and its password hash (None if it has none)."""
         async with self._begin() as conn:
-            res = await conn.execute(
-                insert(t.users).values(sid=sid, name=name, role=role, created=now).returning(t.users.c.id)
-            )
-            uid = res.scalar_one()
-        return User(uid, sid, name, role, now, None)
+            row = (await conn.execute(select(t.users).where(t.users.c.login == login))).first()
+        if row is None:
+            return None
+        return _user(row), row.password_hash
+
+    async def list_users(self, sid: str) -> list[User]:
+        async with self._begin() as conn:
+            rows = (
+                await conn.execute(select(t.users).where(t.users.c.sid == sid).order_by(t.users.c.id))
+            ).all()
+        return [_user(r) for r in rows]
 
     async def get_user(self, uid: int) -> User:
         async with self._begin() as conn:
             row = (await conn.execute(select(t.users).where(t.users.c.id == uid))).first()
         if row is None:
             raise NotFoundError(f"no user {uid}")
-        return User(row.id, row.sid, row.name, row.role, row.created, row.deleted)
+        return _user(row)
 
     async def owner_of(self, sid: str) -> User:
         async with self._begin() as conn:
@@ -259,7 +299,7 @@ class Storage:
             ).first()
         if row is None:
             raise NotFoundError(f"seller {sid} has no owner")
-        return User(row.id, row.sid, row.name, row.role, row.created, row.deleted)
+        return _user(row)
 
     async def delete_user(self, uid: int, now: float) -> None:
         async with self._begin() as conn:
@@ -432,6 +472,50 @@ class Storage:
                     tags[news_id].append((tag_id, name))
         return [NewsItem(r.id, r.header, r.content, r.date, tags[r.id]) for r in rows]
 
+    async def get_news(self, news_id: int) -> NewsItem:
+        items = await self.news(None, news_id, 1)
+        if not items or items[0].id != news_id:
+            raise NotFoundError(f"no news {news_id}")
+        return items[0]
+
+    async def latest_news(self, limit: int = 50, offset: int = 0) -> list[NewsItem]:
+        """Newest first (for the operators' list)."""
+        async with self._begin() as conn:
+            ids = (
+                await conn.execute(
+                    select(t.news.c.id).order_by(t.news.c.id.desc()).limit(limit).offset(offset)
+                )
+            ).scalars()
+            wanted = list(ids)
+        if not wanted:
+            return []
+        items = await self.news(None, min(wanted), len(wanted) + 1000)
+        by_id = {n.id: n for n in items}
+        return [by_id[i] for i in wanted if i in by_id]
+
+    async def update_news(
+        self, news_id: int, header: str, content: str, date: float, types: list[str], now: float
+    ) -> None:
+        async with self._begin() as conn:
+            res = await conn.execute(
+                update(t.news)
+                .where(t.news.c.id == news_id)
+                .values(header=header, content=content, date=date, updated=now)
+            )
+            if res.rowcount == 0:
+                raise NotFoundError(f"no news {news_id}")
+            await conn.execute(t.news_tag_links.delete().where(t.news_tag_links.c.news_id == news_id))
+            for pos, name in enumerate(types):
+                tag_id = await _tag(conn, name, None)
+                await conn.execute(
+                    insert(t.news_tag_links).values(news_id=news_id, tag_id=tag_id, position=pos)
+                )
+
+    async def news_types(self) -> list[tuple[int, str]]:
+        async with self._begin() as conn:
+            rows = (await conn.execute(select(t.news_tags).order_by(t.news_tags.c.name))).all()
+        return [(r.id, r.name) for r in rows]
+
     async def count_news(self) -> int:
         async with self._begin() as conn:
             return int((await conn.execute(select(func.count()).select_from(t.news))).scalar_one())
@@ -523,6 +607,10 @@ async def _tag(conn: AsyncConnection, name: str, tag_id: int | None) -> int:
     return int(
         (await conn.execute(insert(t.news_tags).values(**values).returning(t.news_tags.c.id))).scalar_one()
     )
+
+
+def _user(row: Any) -> User:
+    return User(row.id, row.sid, row.name, row.role, row.created, row.deleted, row.login)
 
 
 def _seller(row: Any) -> Seller:
