@@ -101,7 +101,7 @@ class Core:
                 if left <= 0
                 else f"the WB API token expires in {left:.1f} days ({self.token_info.expires:%Y-%m-%d})",
                 TokenExpiringWarning,
-                stacklevel=4,  # the user's Client(...) line: warn <- Core <- Client.__init__ <- user
+                stacklevel=3,  # the line that made the client: Core <- Client.__init__ <- there
             )
         if base_url is not None and not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http:// or https:// URL, not {base_url!r}")
@@ -182,7 +182,9 @@ class Core:
         host = self.host_for(method, category)
         return self._plan(method, host, None, lambda d: Ping.from_json(d, host.category.name, host.name))
 
-    def news(self, from_: date | datetime | str | None = None, from_id: int | None = None) -> Plan[list[NewsItem]]:
+    def news(
+        self, from_: date | datetime | str | None = None, from_id: int | None = None
+    ) -> Plan[list[NewsItem]]:
         return self._news(news_params(from_, from_id))
 
     def _news(self, params: dict[str, str]) -> Plan[list[NewsItem]]:

@@ -113,6 +113,9 @@ class Gateway:
         from wbseller.gateway.extras import build_extras
 
         self.extras, self.extra_paths = build_extras(self)
+        from wbseller.portal.app import build_portal
+
+        self.portal = build_portal(self)
 
     async def shutdown(self) -> None:
         for task in self._tasks:
@@ -226,6 +229,8 @@ class Gateway:
         if target.portal:
             if self.portal is None:
                 raise NotFound()
+            if path != scope["path"]:  # under the /seller/ prefix: ASGI's root_path (path keeps the prefix)
+                scope = {**scope, "root_path": scope.get("root_path", "") + "/seller"}
             await self.portal(scope, receive, send)
             return None
         host = target.host or self.home.get(path)

@@ -1,0 +1,144 @@
+"""The synchronous driver: runs the core's plans with httpx.Client and time.sleep."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar, cast
+
+import httpx
+
+from wbseller.categories import Category
+from wbseller.client._core import Core, NewsPager, Plan, Wait, WaitHook
+from wbseller.client._retry import RetryPolicy
+from wbseller.client._throttle import Clock, Throttle
+from wbseller.client.exceptions import WBClientError
+from wbseller.client.models import NewsItem, Ping, SellerInfo, TokenInfo
+from wbseller.methods.table import Table
+
+T = TypeVar("T")
+
+
+class Client:
+    """The WB seller API, synchronous. See docs/client.md; every argument but `token` is optional.
+
+    token      the API token; default: $WB_API_TOKEN
+    base_url   send every category to one wbseller server (`{base_url}/{host prefix}/...`)
+    transport  an httpx transport (tests, proxies)
+    config     a TOML file over the built-in method/limit table: the same one the server was given
+    retry      a RetryPolicy; throttle=False turns the client-side pacer off
+    clock, sleep   injectable time (tests): a monotonic clock and the sleep that goes with it
+    on_wait    called with a Wait before every pause (pacing, 429, backoff)
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        config: str | Path | None = None,
+        table: Table | None = None,
+        retry: RetryPolicy | None = None,
+        throttle: Throttle | bool = True,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_wait: WaitHook | None = None,
+    ) -> None:
+        self._core = Core(
+            token,
+            base_url=base_url,
+            config=config,
+            table=table,
+            retry=retry,
+            throttle=throttle,
+            clock=clock,
+            on_wait=on_wait,
+        )
+        self._sleep = sleep
+        self._http = httpx.Client(transport=transport, timeout=timeout)
+
+    # --- what the token allows ---
+
+    @property
+    def token_info(self) -> TokenInfo:
+        return self._core.token_info
+
+    @property
+    def categories(self) -> list[str]:
+        """The categories whose hosts this token can call (common included unless it is a test token)."""
+        return self._core.ping_categories()
+
+    # --- the General section ---
+
+    def ping(self, category: str | Category) -> Ping:
+        """Check that a category's host answers and takes this token."""
+        return self._run(self._core.ping(category))
+
+    def ping_all(self) -> dict[str, Ping | WBClientError]:
+        """/ping every category the token has, one after another; each result, or the error it raised."""
+        results: dict[str, Ping | WBClientError] = {}
+        for name in self._core.ping_categories():
+            try:
+                results[name] = self.ping(name)
+            except WBClientError as exc:
+                results[name] = exc
+        return results
+
+    def news(
+        self, *, from_: date | datetime | str | None = None, from_id: int | None = None
+    ) -> list[NewsItem]:
+        """One page (at most 100) of seller-portal news from a date and/or a news id."""
+        return self._run(self._core.news(from_, from_id))
+
+    def iter_news(
+        self, *, from_: date | datetime | str | None = None, from_id: int | None = None
+    ) -> Iterator[NewsItem]:
+        """All news from a date and/or id, page after page (paced by the news limit)."""
+        return self._pages(self._core.news_pager(from_, from_id))
+
+    def seller_info(self) -> SellerInfo:
+        return self._run(self._core.seller_info())
+
+    # --- lifecycle ---
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- the driver ---
+
+    def _pages(self, pager: NewsPager) -> Iterator[NewsItem]:
+        while not pager.done:
+            yield from self._run(pager.next_page())
+
+    def _run(self, plan: Plan[T]) -> T:
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, Wait):
+                    self._sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    response = self._http.send(step)
+                except httpx.TransportError as exc:
+                    step = plan.send(exc)
+                else:
+                    step = plan.send(response)
+        except StopIteration as stop:
+            return cast(T, stop.value)
+
+
+__all__ = ["Client"]
