@@ -65,8 +65,7 @@ class Server:
             "--log-level",
             "warning",
         ]
-        if self.config is not None:
-            args += ["--config", str(self.config)]
+        args += ["--config", str(self._config_with_defaults())]
         # Only this server's own settings: none leak in from the environment of the test run.
         env = {k: v for k, v in os.environ.items() if not k.startswith("WBSELLER_")}
         env["PYTHONPATH"] = f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
@@ -83,6 +82,17 @@ class Server:
             except httpx.TransportError:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log}")
+
+    def _config_with_defaults(self) -> Path:
+        """The test's config, plus a lifted failed-auth limit: tests send many bad tokens from one
+        address on purpose (the hardening tests that test that limit set it themselves)."""
+        text = self.config.read_text() if self.config is not None else ""
+        if "[limits.auth-failures]" not in text:
+            text += "\n[limits.auth-failures]\nrates.all = { period = 1, limit = 1000000, burst = 1000000 }\n"
+        path = self.data_dir.parent / f"config-{self.port}.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

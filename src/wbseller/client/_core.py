@@ -8,6 +8,7 @@ drivers only run plans: `time.sleep` vs `asyncio.sleep`, `httpx.Client` vs `http
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -44,7 +45,7 @@ from wbseller.tokens import strip_scheme
 
 T = TypeVar("T")
 
-TOKEN_ENV = "WB_API_TOKEN"
+TOKEN_ENV = "WB_API_TOKEN"  # noqa: S105 -- the variable's name, not a token
 NEWS_PAGE = 100  # WB returns at most 100 news a call
 USER_AGENT = f"wbseller-client/{wbseller.__version__}"
 
@@ -328,10 +329,8 @@ def error_from(response: httpx.Response) -> WBAPIError:
     """The exception for an error response, with WB's error body fields (or what can be salvaged)."""
     status = response.status_code
     body: Any = None
-    try:
+    with contextlib.suppress(ValueError):
         body = response.json()
-    except ValueError:
-        pass
     if not isinstance(body, dict):
         body = {"detail": response.text[:300].strip()}
 

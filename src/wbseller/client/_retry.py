@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-import random
+import random as _random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,14 +24,14 @@ class RetryPolicy:
     max_wait: float = 120.0  # a longer wait (429 or our own pacer) raises RateLimited instead
     statuses: frozenset[int] = frozenset({500, 502, 503, 504})
     retry_unsafe: bool = False  # also retry non-idempotent methods after 5xx and connection errors
-    random: Callable[[], float] = field(default=random.random, compare=False, repr=False)
+    rng: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
 
     def backoff_delay(self, failure: int) -> float:
         """The wait before retry number `failure` (1, 2, ...): between half and all of the doubled base.
 
         "Equal jitter": clients that failed together do not retry together, and none retries at once."""
-        base = min(self.max_backoff, self.backoff * 2 ** (failure - 1))
-        return base / 2 + self.random() * base / 2
+        base = min(self.max_backoff, self.backoff * 2.0 ** (failure - 1))
+        return base / 2 + self.rng() * base / 2
 
     def after_rate_limited(self, retry_after: float | None, count: int) -> float | None:
         """The wait before retrying the `count`-th 429 in a row; None: give up."""

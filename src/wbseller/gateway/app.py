@@ -30,16 +30,16 @@ from wbseller.errors import (
     WBError,
     render_error,
 )
-from wbseller.gateway.auth import MISSING, SellerCache, TokenCache
+from wbseller.gateway.auth import AUTH_FAILURES, MISSING, AuthGuard, SellerCache, TokenCache
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
 from wbseller.gateway.metrics import Stats
 from wbseller.methods.context import Context
 from wbseller.methods.table import Method, Table, load_table
-from wbseller.ratelimit import Limiter, MemoryLimiter, ceil_seconds
+from wbseller.ratelimit import Decision, Limiter, MemoryLimiter, ceil_seconds
 from wbseller.ratelimit.redis import RedisLimiter
 from wbseller.storage import Storage, sqlite_url
 from wbseller.storage.store import prepare_data_dir
-from wbseller.tokens import TokenType
+from wbseller.tokens import Claims, TokenError, TokenType
 
 log = logging.getLogger("wbseller")
 
@@ -78,6 +78,7 @@ class Gateway:
         self.stats = Stats()
         self.table = table or load_table(settings.config_file)
         self.tokens = TokenCache(self.accounts, settings.token_cache_size)
+        self.auth_guard = AuthGuard(self.table.limits[AUTH_FAILURES])
         self.sellers = SellerCache(self.storage)
         self.hosts = HostResolver()
         # (host prefix, path) -> {HTTP method -> Method}; a bare address goes by path alone.
@@ -268,7 +269,9 @@ class Gateway:
         if not token:
             raise MISSING
         now = self.clock.now()
-        claims = await self.tokens.check(token, now)
+        claims = self.tokens.cached(token, now)
+        if claims is None:
+            claims = await self._verify(token, now, scope)
         ttype = claims.type
         if host.sandbox:
             if ttype is not TokenType.TEST:
@@ -317,11 +320,7 @@ class Gateway:
                 raise TooManyRequests(
                     detail,
                     "method-blocked-polling" if decision.blocked else "rate-limited",
-                    headers=[
-                        (b"x-ratelimit-retry", str(ceil_seconds(decision.retry_after)).encode()),
-                        (b"x-ratelimit-limit", str(decision.limit).encode()),
-                        (b"x-ratelimit-reset", str(ceil_seconds(decision.reset_after)).encode()),
-                    ],
+                    headers=_limit_headers(decision),
                 )
             remaining = decision.remaining
 
@@ -364,6 +363,24 @@ class Gateway:
             headers.extend(reply.headers)
         return reply.status, headers, reply.body
 
+    async def _verify(self, token: str, now: float, scope: Scope) -> Claims:
+        """A token not in the cache. An address that keeps sending bad tokens is slowed down (429)."""
+        client = scope.get("client")
+        addr = client[0] if client else "-"
+        refused = self.auth_guard.check(addr, now)
+        if refused is not None:
+            self.stats.limited[self.auth_guard.group_id] += 1
+            raise TooManyRequests(
+                f"limited by {self.auth_guard.group_id}: too many failed authentications from this address",
+                "auth-failures",
+                headers=_limit_headers(refused),
+            )
+        try:
+            return await self.tokens.verify(token, now)
+        except (TokenError, Forbidden):
+            self.auth_guard.failed(addr, now)
+            raise
+
     async def _cost(self, costs: Any, status: int, key: str, rate: Any, remaining: int | None) -> int:
         """A response that costs more (409 = 5 in Marketplace) is charged before its headers go out."""
         cost = costs.get(status) if costs else None
@@ -380,6 +397,14 @@ class Gateway:
             *err.headers,
         ]
         return err.status, headers, body
+
+
+def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-ratelimit-retry", str(ceil_seconds(decision.retry_after)).encode()),
+        (b"x-ratelimit-limit", str(decision.limit).encode()),
+        (b"x-ratelimit-reset", str(ceil_seconds(decision.reset_after)).encode()),
+    ]
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from wbseller.accounts import Accounts
 from wbseller.errors import Forbidden
+from wbseller.methods.table import LimitGroup
+from wbseller.ratelimit.gcra import Decision, decide
 from wbseller.storage import SellerState, Storage
-from wbseller.tokens import Claims, TokenError
+from wbseller.tokens import Claims, TokenError, TokenType
+
+AUTH_FAILURES = "auth-failures"  # the limit group, in methods/general.toml
 
 MISSING = TokenError("token is missing", "token-missing")
 
@@ -28,14 +32,17 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def check(self, token: str, now: float) -> Claims:
+    def cached(self, token: str, now: float) -> Claims | None:
         claims = self._entries.get(token)
         if claims is not None and claims.exp > now:
             self.hits += 1
             return claims
-        return await self._verify(token, now)
+        return None
 
-    async def _verify(self, token: str, now: float) -> Claims:
+    async def check(self, token: str, now: float) -> Claims:
+        return self.cached(token, now) or await self.verify(token, now)
+
+    async def verify(self, token: str, now: float) -> Claims:
         self.misses += 1
         self._entries.pop(token, None)
         try:
@@ -71,6 +78,37 @@ class TokenCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+
+class AuthGuard:
+    """Failed authentications per client address, as a GCRA bucket of this process.
+
+    Only failures are charged; a request from an address whose bucket could not pay for one more
+    failure is refused before its token is even checked. Cached (good) tokens never come here.
+    """
+
+    def __init__(self, group: LimitGroup) -> None:
+        rate = group.rates.get(TokenType.BASE)
+        if rate is None:
+            raise ValueError(f"limit group {group.id} needs rates.all")
+        self.group_id = group.id
+        self.rate = rate
+        self._tat: dict[str, float] = {}
+
+    def check(self, addr: str, now: float) -> Decision | None:
+        """The refusal if this address may not try now, else None (nothing is charged)."""
+        tat = self._tat.get(addr)
+        if tat is None:
+            return None
+        _, decision = decide(tat, now, self.rate, 1)
+        return None if decision.allowed else decision
+
+    def failed(self, addr: str, now: float) -> None:
+        new_tat, decision = decide(self._tat.get(addr, 0.0), now, self.rate, 1)
+        if decision.allowed:
+            self._tat[addr] = new_tat
+        if len(self._tat) > 100_000:  # forget addresses whose bucket is full again
+            self._tat = {a: t for a, t in self._tat.items() if t > now}
 
 
 class SellerCache:
