@@ -224,13 +224,15 @@ def _header(token: str) -> dict[str, Any]:
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("token is malformed: too long", "token-malformed")
     parts = token.split(".")
-    if len(parts) != 3 or not all(parts):
+    if len(parts) != 3 or not parts[0]:
         raise TokenError("token is malformed: not a JWT", "token-malformed")
     header = _b64json(parts[0])
     if not isinstance(header, dict):
         raise TokenError("token is malformed: bad header", "token-malformed")
-    if header.get("alg") != ALGORITHM:
+    if header.get("alg") != ALGORITHM:  # `none` and HS256 included: the algorithm is ours to fix
         raise TokenError("token is malformed: signing method is not ES256", "token-alg-invalid")
+    if not parts[1] or not parts[2]:
+        raise TokenError("token is malformed: empty payload or signature", "token-malformed")
     return header
 
 
@@ -322,9 +324,13 @@ def decode_unverified(token: str, now: float) -> Decoded:
 
 
 def strip_scheme(value: str) -> str:
+    """The token of an Authorization value: raw, or after `Bearer ` (a bare `Bearer` is no token)."""
     value = value.strip()
-    if value[:7].lower() == "bearer ":
+    scheme = value[:7].lower()
+    if scheme == "bearer ":
         return value[7:].strip()
+    if scheme == "bearer" and len(value) == 6:
+        return ""
     return value
 
 

@@ -9,6 +9,7 @@ drivers only run plans: `time.sleep` vs `asyncio.sleep`, `httpx.Client` vs `http
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 import warnings
@@ -65,6 +66,11 @@ Plan = Generator[Step, Outcome, T]
 WaitHook = Callable[[Wait], None]
 
 
+@functools.cache
+def _builtin_table() -> Table:
+    return load_table(handlers=False)
+
+
 def category_named(name: str | Category) -> Category:
     if isinstance(name, Category):
         return name
@@ -108,7 +114,7 @@ class Core:
             raise ValueError(f"base_url must be an http:// or https:// URL, not {base_url!r}")
         self.base_url = base_url.rstrip("/") if base_url else None
         # One source of limits: the server's own table (plus the same config file, if given).
-        self.table = table or load_table(Path(config) if config is not None else None, handlers=False)
+        self.table = table or (load_table(Path(config), handlers=False) if config else _builtin_table())
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.throttle: Throttle | None = (
@@ -217,10 +223,11 @@ class Core:
         # One client is one token is one seller: the server's bucket key without the seller and type.
         key: Hashable = (group.id, host.prefix if group.per_host else None)
         url = self.url(host, method.path)
+        throttle = self.throttle if rate is not None else None
         rate_limited = failures = 0
         while True:
-            if rate is not None and self.throttle is not None:
-                delay = self.throttle.reserve(key, rate, 1, limit=self.retry.max_wait)
+            if throttle is not None and rate is not None:
+                delay = throttle.reserve(key, rate, 1, limit=self.retry.max_wait)
                 if delay > self.retry.max_wait:
                     raise RateLimited(
                         429,
@@ -233,9 +240,28 @@ class Core:
                     )
                 if delay > 0:
                     yield self._wait(delay, "throttle", group.id)
+                while (delay := throttle.admit(key, rate)) > 0:
+                    yield self._wait(delay, "throttle", group.id)
             request = httpx.Request(method.http, url, params=params, headers=self.headers)
             sent_at = self.clock()
-            outcome = yield request
+            outcome: Outcome = None
+            try:
+                outcome = yield request
+            finally:
+                # Admitted means counted in flight: close it whatever happens, even if abandoned.
+                if throttle is not None and rate is not None:
+                    if not isinstance(outcome, httpx.Response):
+                        throttle.lost(key, rate)
+                    elif outcome.status_code == 429:
+                        throttle.refused(key, rate, _number(outcome.headers.get("x-ratelimit-retry")))
+                    else:
+                        throttle.answered(
+                            key,
+                            rate,
+                            sent_at=sent_at,
+                            remaining_after=_int(outcome.headers.get("x-ratelimit-remaining")),
+                            cost=group.costs.get(outcome.status_code, 1),
+                        )
             if not isinstance(outcome, httpx.Response):
                 failures += 1
                 wait = self.retry.after_failure(method.http, failures)
@@ -248,23 +274,14 @@ class Core:
             response = outcome
             status = response.status_code
             if status == 429:
-                retry_after = _number(response.headers.get("x-ratelimit-retry"))
-                if rate is not None and self.throttle is not None:
-                    self.throttle.refused(key, rate, retry_after)
                 rate_limited += 1
-                wait = self.retry.after_rate_limited(retry_after, rate_limited)
+                wait = self.retry.after_rate_limited(
+                    _number(response.headers.get("x-ratelimit-retry")), rate_limited
+                )
                 if wait is None:
                     raise error_from(response)
                 yield self._wait(wait, "rate-limited", group.id)
                 continue
-            if rate is not None and self.throttle is not None:
-                self.throttle.settle(
-                    key,
-                    rate,
-                    sent_at=sent_at,
-                    remaining_after=_int(response.headers.get("x-ratelimit-remaining")),
-                    cost=group.costs.get(status, 1),
-                )
             if status >= 300:
                 failures += 1
                 wait = self.retry.after_failure(method.http, failures, status)

@@ -1,9 +1,12 @@
-"""The client-side pacer: one GCRA bucket per limit key, the same math the server limits with.
+"""The client-side pacer: per limit key, the same GCRA the server limits with, kept on our side.
 
-A call books its slot before it is sent (`reserve`), so concurrent calls queue up instead of racing;
-the response then corrects the bucket (`settle`, `refused`). The invariant kept: our bucket is never
-emptier than the server's, so a request sent when ours admits it is admitted by the server too.
-Only intervals of the injected clock matter, never its absolute value, so it may differ from the server's.
+Two views of each bucket:
+- `booked`: every slot handed out, so concurrent calls queue one interval apart (`reserve`);
+- `settled`: an upper bound of the server's TAT from the answers so far (each request was charged
+  on arrival, at the latest when its answer came back), plus the requests still in flight, counted as
+  if charged right now. `admit` sends a request only when that pessimistic server would take it, so
+  a request sent when we admit it is admitted by the server too, whatever the network delays.
+Only intervals of the injected clock matter, never its absolute value: it may differ from the server's.
 """
 
 from __future__ import annotations
@@ -12,19 +15,36 @@ import math
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 
-from wbseller.ratelimit.gcra import Rate, decide, remaining, surcharge
+from wbseller.ratelimit.gcra import EPS, Rate, decide, remaining, surcharge
 
 Clock = Callable[[], float]
 
 
-class Throttle:
-    """GCRA buckets by key. Thread-safe; nothing in it awaits, so it is also safe under asyncio."""
+@dataclass(slots=True)
+class _Bucket:
+    booked: float = -math.inf
+    settled: float = -math.inf
+    inflight: int = 0  # the cost of requests sent and not yet answered
 
-    def __init__(self, clock: Clock = time.monotonic) -> None:
+
+class Throttle:
+    """GCRA buckets by key. Thread-safe; nothing in it awaits, so it is also safe under asyncio.
+
+    Every request `admit`ted must be closed by exactly one of `answered`, `refused` or `lost`."""
+
+    def __init__(self, clock: Clock = time.monotonic, poll: float = 0.05) -> None:
         self.clock = clock
-        self._tat: dict[Hashable, float] = {}
+        self.poll = poll  # how often to look again while a bucket waits for answers in flight
+        self._buckets: dict[Hashable, _Bucket] = {}
         self._lock = threading.Lock()
+
+    def _bucket(self, key: Hashable) -> _Bucket:
+        b = self._buckets.get(key)
+        if b is None:
+            b = self._buckets[key] = _Bucket()
+        return b
 
     def reserve(self, key: Hashable, rate: Rate, cost: int = 1, limit: float = math.inf) -> float:
         """Book the next slot for a request of `cost`; the seconds to wait before sending it.
@@ -32,16 +52,28 @@ class Throttle:
         A wait longer than `limit` is returned with nothing booked: the caller gives up."""
         with self._lock:
             now = self.clock()
-            tat = self._tat.get(key, now)
-            _, decision = decide(tat, now, rate, cost)
+            b = self._bucket(key)
+            _, decision = decide(b.booked, now, rate, cost)
             delay = 0.0 if decision.allowed else decision.retry_after
-            if delay > limit:
-                return delay
-            # Booked as if sent at the slot's time: later callers queue behind it.
-            self._tat[key] = surcharge(tat, now, rate, cost)
+            if delay <= limit:
+                b.booked = surcharge(b.booked, now, rate, cost)
             return delay
 
-    def settle(
+    def admit(self, key: Hashable, rate: Rate, cost: int = 1) -> float:
+        """0: send now (the request is counted in flight); else the seconds to wait before asking again."""
+        with self._lock:
+            now = self.clock()
+            b = self._bucket(key)
+            allow_at = max(b.settled, now) + (b.inflight + cost - rate.burst) * rate.interval
+            if allow_at <= now + EPS:
+                b.inflight += cost
+                return 0.0
+            if b.inflight + cost <= rate.burst:
+                return allow_at - now  # time alone will admit it
+            # Only answers to the requests in flight can: look again soon.
+            return max(b.settled - now, 0.0) + min(self.poll, rate.interval)
+
+    def answered(
         self,
         key: Hashable,
         rate: Rate,
@@ -51,35 +83,46 @@ class Throttle:
         cost: int = 1,
         booked: int = 1,
     ) -> None:
-        """A response other than 429 arrived for a request booked at `sent_at`."""
-        with self._lock:
-            now = self.clock()
-            tat = self._tat.get(key, now)
-            if cost > booked:  # e.g. a 409 that counts as 5: the server charged the rest already
-                tat = surcharge(tat, now, rate, cost - booked)
-            # The server has less room than we think (it counted at sent_at at the earliest): someone
-            # else spends this bucket, another process or an earlier run. Believe it, pessimistically,
-            # as the header is rounded down and was true at some moment before now.
-            if remaining_after is not None and remaining(tat, sent_at, rate) > remaining_after:
-                tat = max(tat, now + (rate.burst - remaining_after) * rate.interval)
-            # The server charged the request on arrival, now at the latest: had its TAT passed by then,
-            # it is now + cost*T at most. So ours stays no emptier than the server's.
-            tat = max(tat, now + cost * rate.interval)
-            self._tat[key] = tat
+        """An answer other than 429 to a request admitted with `booked`, sent at `sent_at`.
 
-    def refused(self, key: Hashable, rate: Rate, retry_after: float | None) -> None:
-        """A 429: the server admits a request in `retry_after` seconds at the latest; book nothing before."""
+        `cost`: what the server charged for it (a 409 counts as 5 in Marketplace)."""
         with self._lock:
             now = self.clock()
+            b = self._bucket(key)
+            b.inflight = max(0, b.inflight - booked)
+            b.settled = surcharge(b.settled, now, rate, cost)
+            if b.inflight == 0 and remaining_after is not None:
+                # All our requests are answered and counted, so a server with less room than we
+                # think (it counted at sent_at at the earliest) has another client on this bucket:
+                # a second process, an earlier run. Believe it; the header was true before now.
+                if remaining(b.settled, sent_at, rate) > remaining_after:
+                    b.settled = max(b.settled, now + (rate.burst - remaining_after) * rate.interval)
+            b.booked = max(b.booked, b.settled)
+
+    def refused(self, key: Hashable, rate: Rate, retry_after: float | None, booked: int = 1) -> None:
+        """A 429: the server takes a request in `retry_after` seconds at the latest, and not before."""
+        with self._lock:
+            now = self.clock()
+            b = self._bucket(key)
+            b.inflight = max(0, b.inflight - booked)
             wait = retry_after if retry_after is not None else rate.interval
             # The TAT at which exactly one request passes at now + wait.
-            self._tat[key] = max(self._tat.get(key, now), now + wait + (rate.burst - 1) * rate.interval)
+            b.settled = max(b.settled, now + wait + (rate.burst - 1) * rate.interval)
+            b.booked = max(b.booked, b.settled)
 
-    def remaining(self, key: Hashable, rate: Rate) -> int:
-        """Requests that may be sent now without waiting."""
+    def lost(self, key: Hashable, rate: Rate, booked: int = 1) -> None:
+        """No answer (a network error, or the call was abandoned): it may have been charged."""
         with self._lock:
             now = self.clock()
-            return remaining(self._tat.get(key, now), now, rate)
+            b = self._bucket(key)
+            b.inflight = max(0, b.inflight - booked)
+            b.settled = surcharge(b.settled, now, rate, booked)
+            b.booked = max(b.booked, b.settled)
+
+    def remaining(self, key: Hashable, rate: Rate) -> int:
+        """Requests that may be booked now without waiting."""
+        with self._lock:
+            return remaining(self._bucket(key).booked, self.clock(), rate)
 
 
 __all__ = ["Clock", "Throttle"]

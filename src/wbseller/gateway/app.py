@@ -39,7 +39,7 @@ from wbseller.ratelimit import Decision, Limiter, MemoryLimiter, ceil_seconds
 from wbseller.ratelimit.redis import RedisLimiter
 from wbseller.storage import Storage, sqlite_url
 from wbseller.storage.store import prepare_data_dir
-from wbseller.tokens import Claims, TokenError, TokenType
+from wbseller.tokens import Claims, TokenError, TokenType, strip_scheme
 
 log = logging.getLogger("wbseller")
 
@@ -52,6 +52,7 @@ Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 ORIGIN = "wbseller-gateway"
 _CT_PROBLEM = (b"content-type", PROBLEM_JSON)
+INTERNAL_DETAIL = "internal error; the request id names it in our logs"
 _NO_BODY = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 
@@ -263,9 +264,7 @@ class Gateway:
         # Authorization: `<token>` or `Bearer <token>`.
         if not auth_h:
             raise MISSING
-        token = auth_h.decode("latin-1").strip()
-        if token[:7].lower() == "bearer ":
-            token = token[7:].lstrip()
+        token = strip_scheme(auth_h.decode("latin-1"))
         if not token:
             raise MISSING
         now = self.clock.now()
@@ -324,32 +323,36 @@ class Gateway:
                 )
             remaining = decision.remaining
 
-        body = b""
-        if chunked or length or scope["method"] not in _NO_BODY:
-            body = await read_body(receive, method.max_body)
-
-        ctx = Context(
-            http=scope["method"],
-            path=path,
-            query_string=scope["query_string"],
-            headers=scope["headers"],
-            body=body,
-            host=host,
-            claims=claims,
-            seller=seller,
-            storage=self.storage,
-            clock=self.clock,
-        )
         try:
+            body = b""
+            if chunked or length or scope["method"] not in _NO_BODY:
+                body = await read_body(receive, method.max_body)
+            ctx = Context(
+                http=scope["method"],
+                path=path,
+                query_string=scope["query_string"],
+                headers=scope["headers"],
+                body=body,
+                host=host,
+                claims=claims,
+                seller=seller,
+                storage=self.storage,
+                clock=self.clock,
+            )
             reply = await method.handler(ctx)
-        except WBError as err:
-            # A refusal by the method itself is still a response of a limited method.
-            status, headers = err.status, list(err.headers)
-            if rate is not None:
-                remaining = await self._cost(group.costs, status, key, rate, remaining)
-                headers.append((b"x-ratelimit-remaining", str(remaining).encode()))
-            err.headers = headers
+        except ClientGone:
             raise
+        except Exception as exc:
+            # Charged already: a refusal from here on is still a response of a limited method.
+            err = exc if isinstance(exc, WBError) else InternalError(INTERNAL_DETAIL)
+            if not isinstance(exc, WBError):
+                log.exception("internal error in request %s", request_id)
+            if rate is not None:
+                remaining = await self._cost(group.costs, err.status, key, rate, remaining)
+                err.headers = [*err.headers, (b"x-ratelimit-remaining", str(remaining).encode())]
+            if err is exc:
+                raise
+            raise err from exc
         if rate is not None:
             remaining = await self._cost(group.costs, reply.status, key, rate, remaining)
         headers = [

@@ -1,20 +1,739 @@
-"""The account pages' ASGI app (placeholder until the portal is built)."""
+"""The seller's account pages, as a Starlette app the gateway hands `seller.localhost` and `/seller/...` to.
+
+Pages: sign-in and sign-out; API integrations (the seller's tokens: list, create, delete); the token
+decoder (in the browser: the token never leaves it); news for operators. Server-rendered with Jinja2; a
+little plain JS (static/) turns the create and delete forms into dialogs and copies the new token.
+
+Security, in short: sessions in signed cookies (session.py), a CSRF token in every form, wrong passwords
+limited per login and per client address on the gateway's limiter, a Content-Security-Policy that allows
+only this site's own scripts and styles and no network requests from scripts at all (`connect-src
+'none'`), and `Cache-Control: no-store` on every page (the one that shows a new token above all).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import hashlib
+import logging
+import math
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from wbseller.accounts import LIABILITY_TEXT, AccountError, hash_password, verify_password
+from wbseller.categories import BY_NAME as CATEGORY_BY_NAME
+from wbseller.categories import READ_ONLY_BIT, READ_ONLY_MASK, mask_of, names_of
+from wbseller.errors import WBError
+from wbseller.methods.general import MSK
+from wbseller.portal.forms import (
+    MANUAL_TYPES,
+    SANDBOX_CATEGORIES,
+    TOKEN_CATEGORIES,
+    NewsForm,
+    TokenForm,
+    msk_input,
+    parse_news_form,
+    parse_token_form,
+)
+from wbseller.portal.session import COOKIE, Session, Sessions, load_secret, password_fingerprint
+from wbseller.ratelimit import Rate
+from wbseller.storage import NotFoundError, Service, TokenRecord, User
+from wbseller.tokens import TokenType
 
 if TYPE_CHECKING:
-    from wbseller.gateway.app import ASGIApp, Gateway
+    from wbseller.accounts import IssuedToken
+    from wbseller.gateway.app import ASGIApp, Gateway, Message, Receive, Scope, Send
+
+log = logging.getLogger("wbseller.portal")
+
+HERE = Path(__file__).parent
+PRODUCT = "WB Seller"
+
+# Wrong passwords: 5 per login per 15 minutes (then one more every 3 minutes), and 20 per client address
+# (one address trying many logins). Only failures are charged; the check comes before the password is.
+SIGNIN_PER_LOGIN = Rate(period=900, limit=5, burst=5)
+SIGNIN_PER_ADDRESS = Rate(period=900, limit=20, burst=20)
+MAX_FORM_BYTES = 64 * 1024
+MAX_LOGIN = 254
+MAX_PASSWORD = 1024
+NEWS_PAGE = 20
+
+SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+)
+
+TYPE_LABELS = {"base": "Base", "personal": "Personal", "test": "Test", "service": "Service"}
+ROLE_LABELS = {"owner": "Owner", "user": "User", "operator": "Operator"}
+
+
+class SignInRequired(Exception):
+    def __init__(self, session: Session, next_path: str) -> None:
+        super().__init__("sign in first")
+        self.session = session
+        self.next_path = next_path
+
+
+class Refused(Exception):
+    """A request the portal answers with an error page that says why."""
+
+    def __init__(self, status: int, title: str, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+CSRF_REFUSED = (
+    403,
+    "This form cannot be accepted",
+    "The form has expired or was not sent from this site. Go back, reload the page and try again.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    """A token as the list shows it: never the token itself, only what is stored about it."""
+
+    id: str
+    name: str
+    comment: str
+    type: str
+    type_label: str
+    service: str
+    categories: list[str]
+    access: str
+    created: float
+    expires: float
+    expired: bool
+    creator: str
+
+
+def fmt_msk(ts: float) -> str:
+    return datetime.fromtimestamp(ts, MSK).strftime("%Y-%m-%d %H:%M MSK")
+
+
+def fmt_iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, MSK).isoformat(timespec="seconds")
+
+
+def scope_titles(scope: int) -> list[str]:
+    return [CATEGORY_BY_NAME[n].title for n in names_of(scope)]
+
+
+def access_label(scope: int) -> str:
+    return "Read only" if scope & READ_ONLY_MASK else "Read and write"
+
+
+class Portal:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self.storage = gw.storage
+        self.sessions = Sessions(load_secret(gw.settings.data_dir), gw.clock)
+        self.env = Environment(
+            loader=FileSystemLoader(HERE / "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["msk"] = fmt_msk
+        self.env.filters["iso"] = fmt_iso
+        self.static_dir = HERE / "static"
+        # Cache-busting: an asset's URL changes when its content does.
+        self.static_versions = {
+            p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:10] for p in self.static_dir.iterdir()
+        }
+        # Verifying a password takes ~64 MiB and tens of ms (argon2): a few at a time, off the event loop.
+        self._verify_slots = asyncio.Semaphore(2)
+        # Unknown logins are checked against this, so they take as long as known ones.
+        self._dummy_hash = hash_password(secrets.token_urlsafe(16))
+
+    # --- the app -----------------------------------------------------------------------------
+
+    def app(self) -> ASGIApp:
+        routes = [
+            Route("/", self.home, name="home"),
+            Route("/signin", self.signin, methods=["GET", "POST"], name="signin"),
+            Route("/signout", self.signout, methods=["POST"], name="signout"),
+            Route("/integrations", self.integrations, name="integrations"),
+            Route("/integrations/new", self.token_new, methods=["GET", "POST"], name="token_new"),
+            Route(
+                "/integrations/{token_id}/delete",
+                self.token_delete,
+                methods=["GET", "POST"],
+                name="token_delete",
+            ),
+            Route("/decode", self.decode, name="decode"),
+            Route("/news", self.news_list, name="news"),
+            Route("/news/new", self.news_new, methods=["GET", "POST"], name="news_new"),
+            Route("/news/{news_id:int}/edit", self.news_edit, methods=["GET", "POST"], name="news_edit"),
+            Mount("/static", StaticFiles(directory=str(self.static_dir)), name="static"),
+        ]
+        handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+            SignInRequired: self._on_signin_required,
+            Refused: self._on_refused,
+            HTTPException: self._on_http_error,
+            WBError: self._on_wb_error,
+            Exception: self._on_crash,
+        }
+        return _with_headers(Starlette(routes=routes, exception_handlers=handlers))
+
+    # --- sessions and users ------------------------------------------------------------------
+
+    async def viewer(self, request: Request) -> tuple[Session, User | None]:
+        """The session of this request and its signed-in user, if that user may still be signed in."""
+        session = self.sessions.load(request.cookies.get(COOKIE))
+        if session.uid is None:
+            return session, None
+        user = await self._session_user(session)
+        if user is None:
+            # Deleted, or the password changed since: this session is over.
+            self.sessions.end(session)
+            return self.sessions.new().with_flash("Your session has ended. Please sign in again."), None
+        return session, user
+
+    async def _session_user(self, session: Session) -> User | None:
+        assert session.uid is not None
+        try:
+            user = await self.storage.get_user(session.uid)
+        except NotFoundError:
+            return None
+        if user.deleted is not None or user.login is None:
+            return None
+        found = await self.storage.user_by_login(user.login)
+        if found is None or found[0].id != user.id or found[1] is None:
+            return None
+        if not secrets.compare_digest(password_fingerprint(found[1]), session.fp):
+            return None
+        return user
+
+    async def signed_in(self, request: Request) -> tuple[Session, User]:
+        session, user = await self.viewer(request)
+        if user is None:
+            raise SignInRequired(session, _here(request))
+        return session, user
+
+    async def seller_user(self, request: Request) -> tuple[Session, User, str]:
+        session, user = await self.signed_in(request)
+        if user.sid is None or user.role == "operator":
+            raise Refused(
+                403,
+                "Not available for operators",
+                "API integrations belong to a seller's account. Operators publish news.",
+            )
+        return session, user, user.sid
+
+    async def operator(self, request: Request) -> tuple[Session, User]:
+        session, user = await self.signed_in(request)
+        if user.role != "operator":
+            raise Refused(403, "Operators only", "News are published by Wildberries operators.")
+        return session, user
+
+    async def form(self, request: Request, session: Session) -> FormData:
+        """The submitted form, refused (403) unless it carries this session's CSRF token."""
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit():
+            raise Refused(411, "Length required", "The form was sent without its length.")
+        if int(length) > MAX_FORM_BYTES:
+            raise Refused(413, "Form too large", "The form is larger than this site accepts.")
+        origin = request.headers.get("origin")
+        if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+            raise Refused(*CSRF_REFUSED)  # defence in depth: SameSite=Lax already keeps our cookie away
+        form = await request.form(max_files=0, max_fields=200)
+        csrf = form.get("csrf")
+        if not session.csrf_ok(csrf if isinstance(csrf, str) else None):
+            raise Refused(*CSRF_REFUSED)
+        return form
+
+    # --- rendering ---------------------------------------------------------------------------
+
+    def url(self, request: Request, name: str, **params: Any) -> str:
+        # The path alone (with the `/seller` root path when there is one): no scheme or host to get wrong.
+        return request.url_for(name, **params).path
+
+    def static(self, request: Request, name: str) -> str:
+        return f"{self.url(request, 'static', path=name)}?v={self.static_versions.get(name, '0')}"
+
+    def page(
+        self,
+        request: Request,
+        session: Session,
+        user: User | None,
+        template: str,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+        **context: Any,
+    ) -> Response:
+        flash, session = session.take_flash()
+        html = self.env.get_template(template).render(
+            request=request,
+            url=lambda name, **p: self.url(request, name, **p),
+            static=lambda name: self.static(request, name),
+            user=user,
+            role_label=ROLE_LABELS.get(user.role, user.role) if user else "",
+            csrf=session.csrf,
+            flash=flash,
+            product=PRODUCT,
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status, headers=dict(headers or {}))
+        # Every page is someone's own (and one shows a new token): never kept by a cache or the back button.
+        response.headers["cache-control"] = "no-store"
+        self.keep(request, response, session)
+        return response
+
+    def redirect(self, request: Request, session: Session, to: str) -> Response:
+        response = RedirectResponse(to, status_code=303)
+        response.headers["cache-control"] = "no-store"
+        self.keep(request, response, session)
+        return response
+
+    def keep(self, request: Request, response: Response, session: Session) -> None:
+        if session.changed:
+            response.set_cookie(
+                COOKIE,
+                self.sessions.dump(session),
+                httponly=True,
+                samesite="lax",
+                path="/",
+                secure=request.url.scheme == "https",
+            )
+
+    def home_of(self, request: Request, user: User) -> str:
+        return self.url(request, "news" if user.role == "operator" else "integrations")
+
+    # --- sign-in -----------------------------------------------------------------------------
+
+    async def home(self, request: Request) -> Response:
+        session, user = await self.viewer(request)
+        if user is None:
+            return self.redirect(request, session, self.url(request, "signin"))
+        return self.redirect(request, session, self.home_of(request, user))
+
+    async def signin(self, request: Request) -> Response:
+        session, user = await self.viewer(request)
+        if request.method == "GET":
+            if user is not None:
+                return self.redirect(request, session, self.home_of(request, user))
+            next_path = self._safe_next(request, request.query_params.get("next", ""))
+            return self.page(request, session, None, "signin.html", login="", next=next_path, error="")
+        form = await self.form(request, session)
+        login = str(form.get("login") or "").strip()[:MAX_LOGIN]
+        password = str(form.get("password") or "")[:MAX_PASSWORD]
+        next_path = self._safe_next(request, str(form.get("next") or ""))
+        address = request.client.host if request.client else "-"
+        buckets = ((f"portal:signin-login:{login.lower()}", SIGNIN_PER_LOGIN), (f"portal:signin-address:{address}", SIGNIN_PER_ADDRESS))
+        wait = await self._signin_wait(buckets)
+        if wait > 0:
+            minutes = max(1, math.ceil(wait / 60))
+            raise Refused(
+                429,
+                "Too many wrong passwords",
+                f"Sign-in is paused after several wrong passwords. Try again in {minutes} "
+                f"minute{'s' if minutes > 1 else ''}.",
+                headers={"retry-after": str(math.ceil(wait))},
+            )
+        found = await self.storage.user_by_login(login) if login else None
+        candidate, password_hash = found if found is not None else (None, None)
+        ok = await self._check_password(password_hash or self._dummy_hash, password)
+        if not ok or candidate is None or password_hash is None or candidate.deleted is not None:
+            for key, rate in buckets:
+                await self.gw.limiter.acquire(key, rate, 1)
+            log.info("portal sign-in refused for a login from %s", address)
+            return self.page(
+                request,
+                session,
+                None,
+                "signin.html",
+                status=400,
+                login=login,
+                next=next_path,
+                error="Wrong login or password.",
+            )
+        session = self.sessions.signed_in(candidate.id, password_hash)
+        return self.redirect(request, session, next_path or self.home_of(request, candidate))
+
+    async def _signin_wait(self, buckets: tuple[tuple[str, Rate], ...]) -> float:
+        """Seconds until another sign-in may be tried (0: now). A cost-0 acquire reads a bucket."""
+        wait = 0.0
+        for key, rate in buckets:
+            d = await self.gw.limiter.acquire(key, rate, 0)
+            if d.remaining < 1:
+                wait = max(wait, d.reset_after - (rate.burst - 1) * rate.interval, 1.0)
+        return wait
+
+    async def _check_password(self, password_hash: str, password: str) -> bool:
+        async with self._verify_slots:
+            return await run_in_threadpool(verify_password, password_hash, password)
+
+    def _safe_next(self, request: Request, value: str) -> str:
+        """Only a path of this site (no scheme, no host, no `//`): never an open redirect."""
+        root = request.scope.get("root_path", "")
+        if not value.startswith(root + "/") or value.startswith("//") or "\\" in value:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme or parts.netloc:
+            return ""
+        return value
+
+    async def signout(self, request: Request) -> Response:
+        session, _user = await self.viewer(request)
+        await self.form(request, session)
+        self.sessions.end(session)
+        fresh = self.sessions.new().with_flash("You have signed out.")
+        return self.redirect(request, fresh, self.url(request, "signin"))
+
+    # --- API integrations --------------------------------------------------------------------
+
+    async def integrations(self, request: Request) -> Response:
+        session, user, sid = await self.seller_user(request)
+        return await self._integrations_page(request, session, user, sid)
+
+    async def _integrations_page(
+        self,
+        request: Request,
+        session: Session,
+        user: User,
+        sid: str,
+        *,
+        form: TokenForm | None = None,
+        open_create: bool = False,
+        created: IssuedToken | None = None,
+        status: int = 200,
+    ) -> Response:
+        seller = await self.storage.get_seller(sid)
+        records = await self.storage.list_tokens(sid)
+        services = await self.storage.list_services()
+        users = {u.id: u.name for u in await self.storage.list_users(sid)}
+        rows = [self._row(r, services, users) for r in reversed(records)]
+        return self.page(
+            request,
+            session,
+            user,
+            "integrations.html",
+            status=status,
+            title="API integrations",
+            nav="integrations",
+            seller=seller,
+            rows=rows,
+            services=[(s, scope_titles(s.scope), access_label(s.scope)) for s in services],
+            form=form or TokenForm(),
+            open_create=open_create,
+            created=created,
+            categories=TOKEN_CATEGORIES,
+            sandbox_titles=", ".join(c.title for c in SANDBOX_CATEGORIES),
+            manual_types=MANUAL_TYPES,
+            liability_text=LIABILITY_TEXT,
+        )
+
+    def _row(self, r: TokenRecord, services: list[Service], users: dict[int, str]) -> TokenRow:
+        service = next((s.name for s in services if s.id == r.service_id), "") if r.service_id else ""
+        return TokenRow(
+            id=r.id,
+            name=r.name,
+            comment=r.comment,
+            type=r.type,
+            type_label=TYPE_LABELS.get(r.type, r.type),
+            service=service,
+            categories=scope_titles(r.scope),
+            access=access_label(r.scope),
+            created=r.created,
+            expires=r.expires,
+            expired=r.expires <= self.gw.clock.now(),
+            creator=users.get(r.uid, f"user {r.uid}"),
+        )
+
+    async def token_new(self, request: Request) -> Response:
+        session, user, sid = await self.seller_user(request)
+        if request.method == "GET":
+            tab = "service" if request.query_params.get("tab") == "service" else "manual"
+            return await self._integrations_page(
+                request, session, user, sid, form=TokenForm(tab=tab), open_create=True
+            )
+        f = parse_token_form(await self.form(request, session))
+        if f.tab == "service" and f.service_id is not None and "service" not in f.errors:
+            try:
+                await self.storage.get_service(f.service_id)
+            except NotFoundError:
+                f.errors["service"] = "This service is not in the catalog."
+        issued: IssuedToken | None = None
+        if not f.errors:
+            try:
+                issued = await self._issue(f, sid, user)
+            except AccountError as exc:
+                f.errors["form"] = str(exc)
+        if issued is None:
+            return await self._integrations_page(
+                request, session, user, sid, form=f, open_create=True, status=400
+            )
+        log.info("portal: %s token %s created for seller %s by user %s", f.type, issued.record.id, sid, user.id)
+        # The response to the POST itself shows the token: it is never in a URL, and never kept (no-store).
+        return await self._integrations_page(request, session, user, sid, created=issued)
+
+    async def _issue(self, f: TokenForm, sid: str, user: User) -> IssuedToken:
+        accounts = self.gw.accounts
+        if f.tab == "service":
+            return await accounts.issue_token(
+                sid,
+                TokenType.SERVICE,
+                service_id=f.service_id,
+                name=f.name,
+                comment=f.comment,
+                uid=user.id,
+            )
+        return await accounts.issue_token(
+            sid,
+            TokenType(f.type),
+            scope=mask_of(f.categories),
+            read_only=f.read_only,
+            name=f.name,
+            comment=f.comment,
+            uid=user.id,
+            accept_liability=f.liability,
+        )
+
+    async def _own_token(self, token_id: str, sid: str) -> TokenRecord:
+        try:
+            record = await self.storage.get_token(token_id)
+        except NotFoundError:
+            record = None
+        if record is None or record.sid != sid or record.revoked is not None:
+            raise Refused(404, "No such token", "This token does not exist or has been deleted already.")
+        return record
+
+    async def token_delete(self, request: Request) -> Response:
+        session, user, sid = await self.seller_user(request)
+        token_id = str(request.path_params["token_id"])
+        if request.method == "GET":  # the confirmation, for browsers without JS (JS asks in a dialog)
+            record = await self._own_token(token_id, sid)
+            return self.page(
+                request,
+                session,
+                user,
+                "token_delete.html",
+                title="Delete token",
+                nav="integrations",
+                token=self._row(record, await self.storage.list_services(), {}),
+            )
+        await self.form(request, session)
+        record = await self._own_token(token_id, sid)
+        try:
+            await self.gw.accounts.revoke_token(record.id)
+        except NotFoundError:
+            pass  # deleted meanwhile (another tab, the CLI): the result is the same
+        # At once in this process; other processes learn it from the events table within their poll.
+        self.gw.tokens.drop_token(record.id)
+        log.info("portal: token %s of seller %s deleted by user %s", record.id, sid, user.id)
+        session = session.with_flash(f"Token “{record.name}” deleted. It no longer works.")
+        return self.redirect(request, session, self.url(request, "integrations"))
+
+    # --- token decoder -----------------------------------------------------------------------
+
+    async def decode(self, request: Request) -> Response:
+        session, user = await self.viewer(request)
+        data = {
+            "categories": [
+                {"bit": c.bit, "name": c.name, "title": c.title, "sandbox": c.sandbox} for c in TOKEN_CATEGORIES
+            ],
+            "readOnlyBit": READ_ONLY_BIT,
+            "types": {str(t.acc): TYPE_LABELS[t.value] for t in TokenType},
+            "serverNow": self.gw.clock.now(),  # "expired" by the server's clock, which tests move
+            "ownSid": user.sid if user is not None else None,
+        }
+        return self.page(
+            request, session, user, "decode.html", title="Token decoder", nav="decode", decoder=data
+        )
+
+    # --- news (operators) --------------------------------------------------------------------
+
+    async def news_list(self, request: Request) -> Response:
+        session, user = await self.operator(request)
+        raw_page = request.query_params.get("page", "1")
+        page_no = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) < 100_000 else 1
+        items = await self.storage.latest_news(NEWS_PAGE + 1, (page_no - 1) * NEWS_PAGE)
+        return self.page(
+            request,
+            session,
+            user,
+            "news_list.html",
+            title="News",
+            nav="news",
+            items=items[:NEWS_PAGE],
+            page_no=page_no,
+            has_more=len(items) > NEWS_PAGE,
+        )
+
+    async def news_new(self, request: Request) -> Response:
+        session, user = await self.operator(request)
+        if request.method == "GET":
+            form = NewsForm(date=msk_input(self.gw.clock.now()))
+            return await self._news_form(request, session, user, form, None)
+        f = parse_news_form(await self.form(request, session))
+        if f.errors:
+            return await self._news_form(request, session, user, f, None, status=400)
+        ids = await self.storage.add_news(
+            [(f.header, f.content, f.timestamp, f.type_names)], self.gw.clock.now()
+        )
+        log.info("portal: news %s published by operator %s", ids[0], user.id)
+        session = session.with_flash(f"News #{ids[0]} published.")
+        return self.redirect(request, session, self.url(request, "news"))
+
+    async def news_edit(self, request: Request) -> Response:
+        session, user = await self.operator(request)
+        news_id = int(request.path_params["news_id"])
+        try:
+            item = await self.storage.get_news(news_id)
+        except NotFoundError:
+            raise Refused(404, "No such news", f"There is no news #{news_id}.") from None
+        if request.method == "GET":
+            form = NewsForm.of(item.header, item.content, item.date, [name for _id, name in item.types])
+            return await self._news_form(request, session, user, form, news_id)
+        f = parse_news_form(await self.form(request, session))
+        if f.errors:
+            return await self._news_form(request, session, user, f, news_id, status=400)
+        await self.storage.update_news(
+            news_id, f.header, f.content, f.timestamp, f.type_names, self.gw.clock.now()
+        )
+        log.info("portal: news %s edited by operator %s", news_id, user.id)
+        session = session.with_flash(f"News #{news_id} saved.")
+        return self.redirect(request, session, self.url(request, "news"))
+
+    async def _news_form(
+        self,
+        request: Request,
+        session: Session,
+        user: User,
+        form: NewsForm,
+        news_id: int | None,
+        status: int = 200,
+    ) -> Response:
+        return self.page(
+            request,
+            session,
+            user,
+            "news_form.html",
+            status=status,
+            title=f"Edit news #{news_id}" if news_id else "Publish news",
+            nav="news",
+            form=form,
+            news_id=news_id,
+            known_types=[name for _id, name in await self.storage.news_types()],
+        )
+
+    # --- errors ------------------------------------------------------------------------------
+
+    async def _error_page(
+        self, request: Request, status: int, title: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        try:
+            session, user = await self.viewer(request)
+        except Exception:  # storage away: the page still explains, without the signed-in user
+            session, user = self.sessions.new(), None
+        return self.page(
+            request, session, user, "error.html", status=status, headers=headers, title=title, message=message
+        )
+
+    async def _on_signin_required(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, SignInRequired)
+        to = self.url(request, "signin")
+        if exc.next_path:
+            to += "?next=" + quote(exc.next_path, safe="/")
+        return self.redirect(request, exc.session, to)
+
+    async def _on_refused(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return await self._error_page(request, exc.status, exc.title, exc.message, exc.headers)
+
+    async def _on_http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        titles = {404: "Page not found", 405: "Not allowed here", 400: "Bad request"}
+        messages = {
+            404: "There is no such page in the seller account.",
+            405: "This page does not accept that kind of request.",
+        }
+        headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+        return await self._error_page(
+            request,
+            status,
+            titles.get(status, "Request refused"),
+            messages.get(status, "The request could not be handled."),
+            headers,
+        )
+
+    async def _on_wb_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, WBError)
+        title = "Temporarily unavailable" if exc.status == 503 else "Request refused"
+        session = self.sessions.new()
+        return self.page(request, session, None, "error.html", status=exc.status, title=title, message=exc.detail)
+
+    async def _on_crash(self, request: Request, exc: Exception) -> Response:
+        log.error("portal: internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return self.page(
+            request,
+            self.sessions.new(),
+            None,
+            "error.html",
+            status=500,
+            title="Something went wrong",
+            message="An internal error occurred. Please try again.",
+        )
+
+
+def _here(request: Request) -> str:
+    path = request.url.path
+    return path + ("?" + request.url.query if request.url.query else "")
+
+
+def _with_headers(app: ASGIApp) -> ASGIApp:
+    """Security headers on every response; a crash already answered with the 500 page stops here."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    headers.setdefault(name, value)
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette re-raises after its error handler has answered (and we logged it there).
+            if not started:
+                raise
+
+    return wrapped
 
 
 def build_portal(gw: Gateway) -> ASGIApp:
-    async def home(_: Request) -> Response:
-        return HTMLResponse("<!doctype html><title>wbseller</title><h1>Seller account</h1>")
-
-    return Starlette(routes=[Route("/", home)])
+    return Portal(gw).app()

@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from wbseller.clock import Clock, OffsetClock
 from wbseller.errors import ServiceUnavailable
-from wbseller.ratelimit.gcra import Decision, Rate
+from wbseller.ratelimit.gcra import EPS, Decision, Rate
 from wbseller.ratelimit.memory import Block, MemoryLimiter
 
 log = logging.getLogger("wbseller.ratelimit")
@@ -55,7 +55,7 @@ for i = 0, #KEYS / 3 - 1 do
     local tat = stored
     if tat < now then tat = now end
     local new_tat = tat + cost * interval
-    if mode == 'a' and new_tat - tau > now + 0.000001 then
+    if mode == 'a' and new_tat - tau > now + __EPS__ then
       if strikes > 0 then
         local n = redis.call('INCR', kstr)
         if n == 1 then redis.call('PEXPIRE', kstr, math.ceil(tonumber(ARGV[a + 6]) * 1000)) end
@@ -70,14 +70,14 @@ for i = 0, #KEYS / 3 - 1 do
       for _, v in ipairs({0, 0, tostring(new_tat - tau - now), tostring(reset), 0}) do out[#out + 1] = v end
     else
       redis.call('SET', kb, string.format('%.6f', new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
-      local rem = math.floor((tau - (new_tat - now)) / interval + 0.000001)
+      local rem = math.floor((tau - (new_tat - now) + __EPS__) / interval)
       if rem < 0 then rem = 0 end
       for _, v in ipairs({1, rem, '0', tostring(new_tat - now), 0}) do out[#out + 1] = v end
     end
   end
 end
 return out
-"""
+""".replace("__EPS__", repr(EPS))  # the same float slack as gcra.py
 
 
 @dataclass(slots=True)

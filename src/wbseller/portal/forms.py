@@ -1,0 +1,166 @@
+"""The portal's forms: what a submitted form says, and what is wrong with it, as plain data.
+
+Pages re-render a form with its values and errors, so a form is parsed into a dataclass that keeps
+every value as typed, with `errors` keyed by field name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from wbseller.categories import BY_NAME, CATEGORIES, Category
+from wbseller.methods.general import MSK
+
+MAX_NAME = 100
+MAX_COMMENT = 500
+MAX_HEADER = 300
+MAX_CONTENT = 20_000
+MAX_TYPES = 10
+MAX_TYPE_NAME = 64
+
+MANUAL_TYPES = ("base", "personal", "test")
+TOKEN_CATEGORIES: tuple[Category, ...] = tuple(c for c in CATEGORIES if c.bit is not None)
+SANDBOX_CATEGORIES: tuple[Category, ...] = tuple(c for c in TOKEN_CATEGORIES if c.sandbox)
+
+
+class FormLike(Protocol):
+    def get(self, key: str, default: str | None = None, /) -> object: ...
+    def getlist(self, key: str) -> Sequence[object]: ...
+
+
+def _text(form: FormLike, key: str) -> str:
+    value = form.get(key)
+    return value.strip() if isinstance(value, str) else ""
+
+
+@dataclass(slots=True)
+class TokenForm:
+    tab: str = "manual"  # manual | service
+    type: str = "base"
+    name: str = ""
+    categories: list[str] = field(default_factory=list)
+    access: str = "rw"  # rw | ro
+    comment: str = ""
+    liability: bool = False
+    service: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def read_only(self) -> bool:
+        return self.access == "ro"
+
+    @property
+    def service_id(self) -> int | None:
+        return int(self.service) if self.service.isdigit() else None
+
+
+def parse_token_form(form: FormLike) -> TokenForm:
+    f = TokenForm(
+        tab="service" if _text(form, "tab") == "service" else "manual",
+        type=_text(form, "type") or "base",
+        name=_text(form, "name"),
+        categories=[v for v in form.getlist("categories") if isinstance(v, str)],
+        access="ro" if _text(form, "access") == "ro" else "rw",
+        comment=_text(form, "comment"),
+        liability=_text(form, "liability") == "on",
+        service=_text(form, "service"),
+    )
+    err = f.errors
+    if len(f.name) > MAX_NAME:
+        err["name"] = f"A name is at most {MAX_NAME} characters."
+    if len(f.comment) > MAX_COMMENT:
+        err["comment"] = f"A comment is at most {MAX_COMMENT} characters."
+    if f.tab == "service":
+        if f.service_id is None:
+            err["service"] = "Choose a service from the catalog."
+        return f
+    if f.type not in MANUAL_TYPES:
+        err["type"] = "Choose the token type."
+        return f
+    if not f.name:
+        err["name"] = "Enter the token name."
+    unknown = [c for c in f.categories if c not in BY_NAME or BY_NAME[c].bit is None]
+    if unknown:
+        err["categories"] = "Choose categories from the list."
+    elif not f.categories:
+        err["categories"] = "Choose at least one category."
+    elif f.type == "test":
+        # A test token works only on sandbox hosts; a category without one would be a dead bit.
+        outside = [BY_NAME[c].title for c in f.categories if not BY_NAME[c].sandbox]
+        if outside:
+            err["categories"] = (
+                "A test token works only in the sandbox, which has no " + ", ".join(outside) + "."
+            )
+    if f.type == "personal" and not f.liability:
+        err["liability"] = "Tick the box to confirm you will not share the token."
+    return f
+
+
+@dataclass(slots=True)
+class NewsForm:
+    header: str = ""
+    content: str = ""
+    date: str = ""  # as the datetime-local input sends it, Moscow time
+    types: str = ""  # comma-separated names
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def type_names(self) -> list[str]:
+        names: list[str] = []
+        for raw in self.types.split(","):
+            name = " ".join(raw.split())
+            if name and name not in names:
+                names.append(name)
+        return names
+
+    @property
+    def timestamp(self) -> float:
+        return parse_msk(self.date)
+
+    @classmethod
+    def of(cls, header: str, content: str, date: float, types: list[str]) -> NewsForm:
+        return cls(header, content, msk_input(date), ", ".join(types))
+
+
+def parse_msk(value: str) -> float:
+    """`2025-02-05T14:10[:35]` in Moscow time (a zone, if given, wins) -> epoch seconds."""
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=MSK)
+    return dt.timestamp()
+
+
+def msk_input(ts: float) -> str:
+    """Epoch seconds -> the value of a datetime-local input, in Moscow time."""
+    return datetime.fromtimestamp(ts, MSK).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def parse_news_form(form: FormLike) -> NewsForm:
+    f = NewsForm(
+        header=_text(form, "header"),
+        content=_text(form, "content"),
+        date=_text(form, "date"),
+        types=_text(form, "types"),
+    )
+    err = f.errors
+    if not f.header:
+        err["header"] = "Enter the header."
+    elif len(f.header) > MAX_HEADER:
+        err["header"] = f"A header is at most {MAX_HEADER} characters."
+    if not f.content:
+        err["content"] = "Enter the text."
+    elif len(f.content) > MAX_CONTENT:
+        err["content"] = f"The text is at most {MAX_CONTENT} characters."
+    try:
+        f.timestamp  # noqa: B018 - parsing is the check
+    except ValueError:
+        err["date"] = "Enter the date and time, e.g. 2025-02-05 14:10."
+    names = f.type_names
+    if len(names) > MAX_TYPES:
+        err["types"] = f"At most {MAX_TYPES} types."
+    elif any(len(n) > MAX_TYPE_NAME for n in names):
+        err["types"] = f"A type name is at most {MAX_TYPE_NAME} characters."
+    return f
