@@ -21,6 +21,7 @@ from rich.table import Table
 
 from wbseller.accounts import AccountError, Accounts, describe_scope, hash_password
 from wbseller.categories import BY_NAME, CATEGORIES, READ_ONLY_MASK, mask_of
+from wbseller.client.cli import register as register_client_commands
 from wbseller.clock import SystemClock
 from wbseller.config import Settings, default_data_dir
 from wbseller.errors import WBError
@@ -406,10 +407,14 @@ def token_revoke(token_id: str, data_dir: DataDir = None) -> None:
 
 @token_app.command("decode")
 def token_decode(
+    stray: Annotated[list[str] | None, typer.Argument(hidden=True)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Decode a token from stdin or WB_API_TOKEN: type, categories, access, seller, expiry, valid or why not."""
+    if stray:  # caught here so that the usage error does not print the token back
+        err.print("[red]error:[/red] give the token on stdin or in WB_API_TOKEN, never as an argument")
+        raise typer.Exit(2)
     raw = os.environ.get("WB_API_TOKEN") or ("" if sys.stdin.isatty() else sys.stdin.read())
     token = strip_scheme(raw)
     if not token:
@@ -542,6 +547,9 @@ def news_import(file: Path, data_dir: DataDir = None) -> None:
             raise typer.Exit(2) from None
     ids = _run(data_dir, lambda a: a.storage.add_news(items, a.clock.now()))
     print(f"imported {len(ids)} news")
+
+
+register_client_commands(app)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ ALGORITHM = "ES256"
 LIFETIME = 180 * 24 * 3600
 MAX_TOKEN_LENGTH = 4096
 REQUIRED_CLAIMS = ("id", "s", "sid", "exp", "acc")
+MAX_EXP = 253402300800  # 10000-01-01: past it, an expiry is no date at all
 _KID_RE = re.compile(r"^\d{8}v\d{1,4}$")
 
 
@@ -254,7 +255,7 @@ def claims_of(payload: Any, kid: str) -> Claims:
         raise bad("sid")
     if type(scope) is not int or scope < 0:
         raise bad("s")
-    if type(exp) is not int:
+    if type(exp) is not int or not 0 < exp < MAX_EXP:
         raise bad("exp")
     ttype = TokenType.from_acc(acc) if type(acc) is int else None
     if ttype is None:

@@ -125,6 +125,8 @@ class AsyncClient:
                     step = plan.send(response)
         except StopIteration as stop:
             return cast(T, stop.value)
+        finally:
+            plan.close()  # an abandoned call (an error, a cancelled task) releases its slot
 
 
 __all__ = ["AsyncClient"]

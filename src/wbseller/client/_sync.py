@@ -139,6 +139,8 @@ class Client:
                     step = plan.send(response)
         except StopIteration as stop:
             return cast(T, stop.value)
+        finally:
+            plan.close()  # an abandoned call (an error, a cancelled task) releases its slot
 
 
 __all__ = ["Client"]

@@ -91,12 +91,15 @@ class Throttle:
             b = self._bucket(key)
             b.inflight = max(0, b.inflight - booked)
             b.settled = surcharge(b.settled, now, rate, cost)
-            if b.inflight == 0 and remaining_after is not None:
-                # All our requests are answered and counted, so a server with less room than we
-                # think (it counted at sent_at at the earliest) has another client on this bucket:
-                # a second process, an earlier run. Believe it; the header was true before now.
-                if remaining(b.settled, sent_at, rate) > remaining_after:
-                    b.settled = max(b.settled, now + (rate.burst - remaining_after) * rate.interval)
+            # All our requests answered and counted, a server with less room than we think (it
+            # counted at sent_at at the earliest) has another client on this bucket: a second
+            # process, an earlier run. Believe it, pessimistically: the header was true before now.
+            if (
+                b.inflight == 0
+                and remaining_after is not None
+                and remaining(b.settled, sent_at, rate) > remaining_after
+            ):
+                b.settled = max(b.settled, now + (rate.burst - remaining_after) * rate.interval)
             b.booked = max(b.booked, b.settled)
 
     def refused(self, key: Hashable, rate: Rate, retry_after: float | None, booked: int = 1) -> None:

@@ -137,7 +137,7 @@ def ping(
         table = Table("category", "host", "status", "server time")
         for name, r in results.items():
             if isinstance(r, Ping):
-                table.add_row(name, r.host, r.status, r.ts.isoformat())
+                table.add_row(name, r.host, r.status, r.ts.isoformat(sep=" "))
             else:
                 table.add_row(name, "", "[red]failed[/red]", _describe(r))
         Console().print(table)
@@ -182,7 +182,12 @@ def _news(from_: str | None, from_id: int | None, all_: bool, base_url: str | No
         return
     table = Table("id", "date", "types", "header")
     for n in items:
-        table.add_row(str(n.id), n.date.isoformat(), ", ".join(t.name for t in n.types), n.header)
+        table.add_row(
+            str(n.id),
+            n.date.isoformat(sep=" ", timespec="minutes"),
+            ", ".join(t.name for t in n.types),
+            n.header,
+        )
     Console().print(table)
 
 

@@ -1,29 +1,9 @@
-"""Every exception the client raises, in one place.
+"""Every exception the client raises, and its one warning.
 
-    WBClientError                    the root: `except WBClientError` catches all of them
-    ├── TokenError                   no token, or a token that cannot be decoded (also a ValueError)
-    ├── NotAllowed                   refused before sending: this token cannot make this call
-    │   ├── CategoryNotAllowed       the token lacks the host's category (or a test token has no sandbox)
-    │   ├── TokenTypeNotAllowed      the method does not take this token type (news for a test token)
-    │   └── ReadOnlyNotAllowed       a read-only token on a write method
-    ├── ConnectionFailed             the network failed, after the retries the policy allows
-    └── WBAPIError                   the server answered with an error: status, title, detail, code,
-        │                            request_id, origin, timestamp (the WB error body)
-        ├── BadRequest               400
-        ├── Unauthorized             401
-        ├── Forbidden                403
-        ├── NotFound                 404
-        ├── Conflict                 409
-        ├── PayloadTooLarge          413
-        ├── Unprocessable            422
-        ├── RateLimited              429, with retry_after / limit / reset_after (seconds); also raised
-        │                            without sending when the client-side pacer would wait too long
-        ├── ServerError              5xx
-        │   └── ServiceUnavailable   503
-        └── UnexpectedResponse       a success status whose body is not what the method returns
-
-`TokenExpiringWarning` (a UserWarning) is issued when a client is made with a token that expires
-within 14 days (or has expired).
+`WBClientError` is the root. Refused before sending: `TokenError`, `NotAllowed` and its subclasses,
+and `RateLimited` with code `client-throttled`; the server refused: `WBAPIError` and its subclasses,
+one per status, with WB's error body; the network failed: `ConnectionFailed`. The whole tree, and when
+each is raised, is documented in one place: docs/client.md, "Exceptions" (a test keeps them in step).
 """
 
 from __future__ import annotations

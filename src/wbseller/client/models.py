@@ -15,7 +15,17 @@ from typing import Any
 from wbseller.methods.general import MSK
 from wbseller.tokens import TokenType
 
-__all__ = ["MSK", "NewsItem", "NewsType", "Ping", "SellerInfo", "TokenInfo", "TokenType", "parse_datetime"]
+__all__ = [
+    "MSK",
+    "Access",
+    "NewsItem",
+    "NewsType",
+    "Ping",
+    "SellerInfo",
+    "TokenInfo",
+    "TokenType",
+    "parse_datetime",
+]
 
 
 def parse_datetime(value: Any) -> datetime:

@@ -10,6 +10,7 @@ from wbseller.methods.context import Context, Reply, json_reply
 MSK = timezone(timedelta(hours=3), "MSK")
 NEWS_PAGE = 100
 UINT64_MAX = (1 << 64) - 1
+INT64_MAX = (1 << 63) - 1
 
 
 class _PingBody:
@@ -49,9 +50,9 @@ async def news(ctx: Context) -> Reply:
             raise BadRequest("parameter from must be a date, e.g. 2025-02-06", "bad-param-from") from None
         from_date = datetime(day.year, day.month, day.day, tzinfo=MSK).timestamp()
     if raw_id:
-        if not raw_id.isdigit() or int(raw_id) > UINT64_MAX:
+        if not (raw_id.isascii() and raw_id.isdigit()) or int(raw_id) > UINT64_MAX:
             raise BadRequest("parameter fromID must be an unsigned integer", "bad-param-fromID")
-        from_id = int(raw_id)
+        from_id = min(int(raw_id), INT64_MAX)  # no id is larger; databases stop at int64
     items = await ctx.storage.news(from_date, from_id, NEWS_PAGE)
     return json_reply(
         {

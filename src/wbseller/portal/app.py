@@ -13,6 +13,7 @@ only this site's own scripts and styles and no network requests from scripts at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import math
@@ -27,7 +28,7 @@ from urllib.parse import quote, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -43,6 +44,7 @@ from wbseller.portal.forms import (
     MANUAL_TYPES,
     SANDBOX_CATEGORIES,
     TOKEN_CATEGORIES,
+    Form,
     NewsForm,
     TokenForm,
     msk_input,
@@ -71,6 +73,7 @@ MAX_FORM_BYTES = 64 * 1024
 MAX_LOGIN = 254
 MAX_PASSWORD = 1024
 NEWS_PAGE = 20
+SIGNIN_PAGE: dict[str, Any] = {"title": "Sign in", "nav": "signin"}
 
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     (
@@ -80,7 +83,7 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),
     ("cross-origin-opener-policy", "same-origin"),
 )
 
@@ -98,7 +101,9 @@ class SignInRequired(Exception):
 class Refused(Exception):
     """A request the portal answers with an error page that says why."""
 
-    def __init__(self, status: int, title: str, message: str, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, title: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.title = title
@@ -252,7 +257,7 @@ class Portal:
             raise Refused(403, "Operators only", "News are published by Wildberries operators.")
         return session, user
 
-    async def form(self, request: Request, session: Session) -> FormData:
+    async def form(self, request: Request, session: Session) -> Form:
         """The submitted form, refused (403) unless it carries this session's CSRF token."""
         length = request.headers.get("content-length")
         if length is None or not length.isdigit():
@@ -262,9 +267,9 @@ class Portal:
         origin = request.headers.get("origin")
         if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
             raise Refused(*CSRF_REFUSED)  # defence in depth: SameSite=Lax already keeps our cookie away
-        form = await request.form(max_files=0, max_fields=200)
-        csrf = form.get("csrf")
-        if not session.csrf_ok(csrf if isinstance(csrf, str) else None):
+        async with request.form(max_files=0, max_fields=200) as data:
+            form = Form(data.multi_items())
+        if not session.csrf_ok(form.get("csrf")):
             raise Refused(*CSRF_REFUSED)
         return form
 
@@ -288,6 +293,7 @@ class Portal:
         **context: Any,
     ) -> Response:
         flash, session = session.take_flash()
+        context = {"title": "", "nav": "", **context}
         html = self.env.get_template(template).render(
             request=request,
             url=lambda name, **p: self.url(request, name, **p),
@@ -339,13 +345,18 @@ class Portal:
             if user is not None:
                 return self.redirect(request, session, self.home_of(request, user))
             next_path = self._safe_next(request, request.query_params.get("next", ""))
-            return self.page(request, session, None, "signin.html", login="", next=next_path, error="")
+            return self.page(
+                request, session, None, "signin.html", login="", next=next_path, error="", **SIGNIN_PAGE
+            )
         form = await self.form(request, session)
-        login = str(form.get("login") or "").strip()[:MAX_LOGIN]
-        password = str(form.get("password") or "")[:MAX_PASSWORD]
-        next_path = self._safe_next(request, str(form.get("next") or ""))
+        login = form.get("login").strip()[:MAX_LOGIN]
+        password = form.get("password")[:MAX_PASSWORD]
+        next_path = self._safe_next(request, form.get("next"))
         address = request.client.host if request.client else "-"
-        buckets = ((f"portal:signin-login:{login.lower()}", SIGNIN_PER_LOGIN), (f"portal:signin-address:{address}", SIGNIN_PER_ADDRESS))
+        buckets = (
+            (f"portal:signin-login:{login.lower()}", SIGNIN_PER_LOGIN),
+            (f"portal:signin-address:{address}", SIGNIN_PER_ADDRESS),
+        )
         wait = await self._signin_wait(buckets)
         if wait > 0:
             minutes = max(1, math.ceil(wait / 60))
@@ -372,6 +383,7 @@ class Portal:
                 login=login,
                 next=next_path,
                 error="Wrong login or password.",
+                **SIGNIN_PAGE,
             )
         session = self.sessions.signed_in(candidate.id, password_hash)
         return self.redirect(request, session, next_path or self.home_of(request, candidate))
@@ -489,7 +501,9 @@ class Portal:
             return await self._integrations_page(
                 request, session, user, sid, form=f, open_create=True, status=400
             )
-        log.info("portal: %s token %s created for seller %s by user %s", f.type, issued.record.id, sid, user.id)
+        log.info(
+            "portal: %s token %s created for seller %s by user %s", f.type, issued.record.id, sid, user.id
+        )
         # The response to the POST itself shows the token: it is never in a URL, and never kept (no-store).
         return await self._integrations_page(request, session, user, sid, created=issued)
 
@@ -540,10 +554,8 @@ class Portal:
             )
         await self.form(request, session)
         record = await self._own_token(token_id, sid)
-        try:
+        with contextlib.suppress(NotFoundError):  # deleted meanwhile (another tab, the CLI): same result
             await self.gw.accounts.revoke_token(record.id)
-        except NotFoundError:
-            pass  # deleted meanwhile (another tab, the CLI): the result is the same
         # At once in this process; other processes learn it from the events table within their poll.
         self.gw.tokens.drop_token(record.id)
         log.info("portal: token %s of seller %s deleted by user %s", record.id, sid, user.id)
@@ -556,7 +568,8 @@ class Portal:
         session, user = await self.viewer(request)
         data = {
             "categories": [
-                {"bit": c.bit, "name": c.name, "title": c.title, "sandbox": c.sandbox} for c in TOKEN_CATEGORIES
+                {"bit": c.bit, "name": c.name, "title": c.title, "sandbox": c.sandbox}
+                for c in TOKEN_CATEGORIES
             ],
             "readOnlyBit": READ_ONLY_BIT,
             "types": {str(t.acc): TYPE_LABELS[t.value] for t in TokenType},
@@ -646,7 +659,12 @@ class Portal:
     # --- errors ------------------------------------------------------------------------------
 
     async def _error_page(
-        self, request: Request, status: int, title: str, message: str, headers: Mapping[str, str] | None = None
+        self,
+        request: Request,
+        status: int,
+        title: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         try:
             session, user = await self.viewer(request)
@@ -687,19 +705,27 @@ class Portal:
         assert isinstance(exc, WBError)
         title = "Temporarily unavailable" if exc.status == 503 else "Request refused"
         session = self.sessions.new()
-        return self.page(request, session, None, "error.html", status=exc.status, title=title, message=exc.detail)
+        return self.page(
+            request, session, None, "error.html", status=exc.status, title=title, message=exc.detail
+        )
 
     async def _on_crash(self, request: Request, exc: Exception) -> Response:
         log.error("portal: internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return self.page(
-            request,
-            self.sessions.new(),
-            None,
-            "error.html",
-            status=500,
-            title="Something went wrong",
-            message="An internal error occurred. Please try again.",
-        )
+        try:
+            return self.page(
+                request,
+                self.sessions.new(),
+                None,
+                "error.html",
+                status=500,
+                title="Something went wrong",
+                message="An internal error occurred. Please try again.",
+            )
+        except Exception:  # the page itself failed: plain words, never a traceback
+            log.exception("portal: the error page failed too")
+            return HTMLResponse(
+                "<!doctype html><title>Error</title><h1>Something went wrong</h1>", status_code=500
+            )
 
 
 def _here(request: Request) -> str:

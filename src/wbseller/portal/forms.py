@@ -6,10 +6,9 @@ every value as typed, with `errors` keyed by field name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from wbseller.categories import BY_NAME, CATEGORIES, Category
 from wbseller.methods.general import MSK
@@ -26,14 +25,22 @@ TOKEN_CATEGORIES: tuple[Category, ...] = tuple(c for c in CATEGORIES if c.bit is
 SANDBOX_CATEGORIES: tuple[Category, ...] = tuple(c for c in TOKEN_CATEGORIES if c.sandbox)
 
 
-class FormLike(Protocol):
-    def get(self, key: str, default: str | None = None, /) -> object: ...
-    def getlist(self, key: str) -> Sequence[object]: ...
+class Form:
+    """A submitted form's text fields (files are never accepted)."""
+
+    def __init__(self, items: Iterable[tuple[str, object]]) -> None:
+        self._items = [(k, v) for k, v in items if isinstance(v, str)]
+
+    def get(self, key: str) -> str:
+        """The first value of `key`, "" when absent."""
+        return next((v for k, v in self._items if k == key), "")
+
+    def getlist(self, key: str) -> list[str]:
+        return [v for k, v in self._items if k == key]
 
 
-def _text(form: FormLike, key: str) -> str:
-    value = form.get(key)
-    return value.strip() if isinstance(value, str) else ""
+def _text(form: Form, key: str) -> str:
+    return form.get(key).strip()
 
 
 @dataclass(slots=True)
@@ -57,12 +64,12 @@ class TokenForm:
         return int(self.service) if self.service.isdigit() else None
 
 
-def parse_token_form(form: FormLike) -> TokenForm:
+def parse_token_form(form: Form) -> TokenForm:
     f = TokenForm(
         tab="service" if _text(form, "tab") == "service" else "manual",
         type=_text(form, "type") or "base",
         name=_text(form, "name"),
-        categories=[v for v in form.getlist("categories") if isinstance(v, str)],
+        categories=form.getlist("categories"),
         access="ro" if _text(form, "access") == "ro" else "rw",
         comment=_text(form, "comment"),
         liability=_text(form, "liability") == "on",
@@ -138,7 +145,7 @@ def msk_input(ts: float) -> str:
     return datetime.fromtimestamp(ts, MSK).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def parse_news_form(form: FormLike) -> NewsForm:
+def parse_news_form(form: Form) -> NewsForm:
     f = NewsForm(
         header=_text(form, "header"),
         content=_text(form, "content"),

@@ -28,7 +28,7 @@ from wbseller.clock import Clock
 log = logging.getLogger("wbseller.portal")
 
 COOKIE = "wbseller_session"
-SECRET_FILE = "portal-secret"
+SECRET_FILE = "portal-secret"  # noqa: S105 - a file name, not a secret
 LIFETIME = 12 * 3600  # a session ends 12 hours after sign-in, whatever happens
 _SALT = "wbseller-portal-session"
 

@@ -7,6 +7,7 @@ write is one transaction, so a crash leaves either the whole record or none of i
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -155,10 +156,17 @@ class Storage:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
-        async with self._begin() as conn:
-            if self.is_postgres:  # servers starting together: one migrates, the others wait
-                await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346120)")
-            await conn.run_sync(upgrade)
+        # Processes starting together: one migrates, the others wait (a file lock beside a SQLite
+        # database, an advisory lock on PostgreSQL).
+        lock_fd = await asyncio.to_thread(_lock_file, self.engine.url.database) if self.is_sqlite else None
+        try:
+            async with self._begin() as conn:
+                if self.is_postgres:
+                    await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346120)")
+                await conn.run_sync(upgrade)
+        finally:
+            if lock_fd is not None:
+                os.close(lock_fd)  # closing releases the lock
         if self.is_sqlite:
             db = self.engine.url.database
             if db and os.path.exists(db):
@@ -582,6 +590,15 @@ class _Tx:
             raise ServiceUnavailable("storage is unavailable", "storage-unavailable") from err
         if isinstance(exc, DBAPIError) and not isinstance(exc, IntegrityError):
             raise ServiceUnavailable("storage is unavailable", "storage-unavailable") from exc
+
+
+def _lock_file(database: str | None) -> int | None:
+    """Block until this process holds the migration lock of a SQLite database file."""
+    if not database or database == ":memory:":
+        return None
+    fd = os.open(database + ".migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
