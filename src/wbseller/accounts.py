@@ -174,6 +174,10 @@ class Accounts:
 
     async def ensure_demo(self) -> Seller | None:
         """On an empty store: a demo seller, a catalog service and some news. Returns the new seller."""
+        async with self.storage.setup_lock():  # servers starting together seed once
+            return await self._seed_demo()
+
+    async def _seed_demo(self) -> Seller | None:
         if await self.storage.list_sellers():
             return None
         now = self.clock.now()

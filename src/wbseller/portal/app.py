@@ -173,8 +173,9 @@ class Portal:
         }
         # Verifying a password takes ~64 MiB and tens of ms (argon2): a few at a time, off the event loop.
         self._verify_slots = asyncio.Semaphore(2)
-        # Unknown logins are checked against this, so they take as long as known ones.
-        self._dummy_hash = hash_password(secrets.token_urlsafe(16))
+        # Unknown logins are checked against this, so they take as long as known ones (made on first use:
+        # hashing costs as much as checking, and servers start often in tests and benchmarks).
+        self._dummy_hash = ""
 
     # --- the app -----------------------------------------------------------------------------
 
@@ -369,7 +370,7 @@ class Portal:
             )
         found = await self.storage.user_by_login(login) if login else None
         candidate, password_hash = found if found is not None else (None, None)
-        ok = await self._check_password(password_hash or self._dummy_hash, password)
+        ok = await self._check_password(password_hash or await self._dummy(), password)
         if not ok or candidate is None or password_hash is None or candidate.deleted is not None:
             for key, rate in buckets:
                 await self.gw.limiter.acquire(key, rate, 1)
@@ -396,6 +397,11 @@ class Portal:
             if d.remaining < 1:
                 wait = max(wait, d.reset_after - (rate.burst - 1) * rate.interval, 1.0)
         return wait
+
+    async def _dummy(self) -> str:
+        if not self._dummy_hash:
+            self._dummy_hash = await run_in_threadpool(hash_password, secrets.token_urlsafe(16))
+        return self._dummy_hash
 
     async def _check_password(self, password_hash: str, password: str) -> bool:
         async with self._verify_slots:

@@ -57,12 +57,23 @@ for i = 0, #KEYS / 3 - 1 do
     local new_tat = tat + cost * interval
     if mode == 'a' and new_tat - tau > now + __EPS__ then
       if strikes > 0 then
-        local n = redis.call('INCR', kstr)
-        if n == 1 then redis.call('PEXPIRE', kstr, math.ceil(tonumber(ARGV[a + 6]) * 1000)) end
+        -- strikes: "count first-strike-time", timed on the script's clock (test offset included)
+        local window = tonumber(ARGV[a + 6])
+        local n, first = 0, now
+        local sv = redis.call('GET', kstr)
+        if sv then
+          local sp = string.find(sv, ' ')
+          n, first = tonumber(string.sub(sv, 1, sp - 1)), tonumber(string.sub(sv, sp + 1))
+        end
+        if now - first > window then n, first = 0, now end
+        n = n + 1
         if n >= strikes then
           local secs = tonumber(ARGV[a + 7])
           redis.call('SET', kblk, string.format('%.6f', now + secs), 'PX', math.ceil(secs * 1000))
           redis.call('DEL', kstr)
+        else
+          local ttl = math.ceil((window - (now - first)) * 1000) + 1000
+          redis.call('SET', kstr, n .. ' ' .. string.format('%.6f', first), 'PX', ttl)
         end
       end
       local reset = stored - now
@@ -116,6 +127,7 @@ class RedisLimiter:
         self._pending: list[_Call] = []
         self._in_flight = 0
         self._down_until = 0.0
+        self._up = True
         self.batches = 0
         self.calls = 0
         self.failures = 0  # decisions made while Redis was away
@@ -123,6 +135,11 @@ class RedisLimiter:
 
     @property
     def healthy(self) -> bool:
+        """Whether the last call to Redis succeeded (the metrics gauge)."""
+        return self._up
+
+    def _use_redis(self) -> bool:
+        """False while backing off after a failure; then Redis is tried again."""
         return self.clock.now() >= self._down_until
 
     async def close(self) -> None:
@@ -138,7 +155,7 @@ class RedisLimiter:
         return self.clock.offset if isinstance(self.clock, OffsetClock) else 0.0
 
     async def acquire(self, key: str, rate: Rate, cost: int = 1, block: Block | None = None) -> Decision:
-        if not self.healthy:
+        if not self._use_redis():
             return self._fallback(key, rate, cost, block)
         b = block or Block(0, 0.0, 0.0)
         args = (rate.interval, rate.burst, cost, "a", b.strikes, b.window, b.seconds)
@@ -157,7 +174,7 @@ class RedisLimiter:
         )
 
     async def surcharge(self, key: str, rate: Rate, extra: int) -> int:
-        if not self.healthy:
+        if not self._use_redis():
             return await self.fallback.surcharge(key, rate, extra)
         args = (rate.interval, rate.burst, extra, "s", 0, 0, 0)
         try:
@@ -174,11 +191,12 @@ class RedisLimiter:
         return self.fallback.acquire_now(key, rate, cost, block)
 
     def _went_down(self) -> None:
-        if self.healthy:
+        if self._up:
             log.warning(
                 "redis limiter unreachable; %s", "failing open" if self.fail_open else "failing closed"
             )
         self._down_until = self.clock.now() + self.retry_after
+        self._up = False
 
     # --- batching: every call waiting when a pipeline can start goes in that pipeline ---------------
 
@@ -211,6 +229,9 @@ class RedisLimiter:
         except Exception as exc:
             _fail(batch, exc)
             return
+        if not self._up:
+            log.warning("redis limiter reachable again")
+        self._up = True
         self.batches += 1
         self.calls += len(batch)
         self.latency_sum += self.clock.now() - start

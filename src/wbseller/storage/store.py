@@ -7,10 +7,12 @@ write is one transaction, so a crash leaves either the whole record or none of i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
+import secrets
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,21 +158,39 @@ class Storage:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
-        # Processes starting together: one migrates, the others wait (a file lock beside a SQLite
-        # database, an advisory lock on PostgreSQL).
-        lock_fd = await asyncio.to_thread(_lock_file, self.engine.url.database) if self.is_sqlite else None
-        try:
-            async with self._begin() as conn:
-                if self.is_postgres:
-                    await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7346120)")
-                await conn.run_sync(upgrade)
-        finally:
-            if lock_fd is not None:
-                os.close(lock_fd)  # closing releases the lock
+        async with self.setup_lock(), self._begin() as conn:
+            await conn.run_sync(upgrade)
         if self.is_sqlite:
             db = self.engine.url.database
             if db and os.path.exists(db):
                 os.chmod(db, 0o600)
+
+    @contextlib.asynccontextmanager
+    async def setup_lock(self) -> AsyncIterator[None]:
+        """Held by one process at a time: processes starting together migrate and seed once.
+        A file lock beside a SQLite database; an advisory lock on PostgreSQL."""
+        if self.is_sqlite:
+            fd = await asyncio.to_thread(_lock_file, self.engine.url.database)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    os.close(fd)  # closing releases the lock
+        elif self.is_postgres:
+            try:
+                conn = await self.engine.connect()
+                await conn.exec_driver_sql("SELECT pg_advisory_lock(7346120)")
+            except (DBAPIError, OSError) as exc:
+                raise ServiceUnavailable("storage is unavailable", "storage-unavailable") from exc
+            try:
+                yield
+            finally:
+                with contextlib.suppress(DBAPIError, OSError):
+                    await conn.exec_driver_sql("SELECT pg_advisory_unlock(7346120)")
+                with contextlib.suppress(DBAPIError, OSError):
+                    await conn.close()
+        else:
+            yield
 
     def _begin(self) -> _Tx:
         return _Tx(self.engine)
@@ -181,19 +201,26 @@ class Storage:
         self, name: str, tin: str = "", trade_mark: str = "", now: float = 0.0, owner_name: str = "Owner"
     ) -> tuple[Seller, User]:
         sid = str(uuid.uuid4())
-        async with self._begin() as conn:
-            oid = (await conn.execute(select(func.coalesce(func.max(t.sellers.c.oid), 0)))).scalar_one() + 1
-            await conn.execute(
-                insert(t.sellers).values(
-                    sid=sid, oid=oid, name=name, tin=tin, trade_mark=trade_mark, created=now
-                )
-            )
-            res = await conn.execute(
-                insert(t.users)
-                .values(sid=sid, name=owner_name, role="owner", created=now)
-                .returning(t.users.c.id)
-            )
-            uid = res.scalar_one()
+        # The seller number is random, not MAX+1: concurrent creations never race for the same one.
+        for attempt in range(10):
+            oid = secrets.randbelow(90_000_000) + 10_000_000
+            try:
+                async with self._begin() as conn:
+                    await conn.execute(
+                        insert(t.sellers).values(
+                            sid=sid, oid=oid, name=name, tin=tin, trade_mark=trade_mark, created=now
+                        )
+                    )
+                    res = await conn.execute(
+                        insert(t.users)
+                        .values(sid=sid, name=owner_name, role="owner", created=now)
+                        .returning(t.users.c.id)
+                    )
+                    uid = res.scalar_one()
+                break
+            except IntegrityError:  # that number is taken
+                if attempt == 9:
+                    raise
         return Seller(sid, oid, name, tin, trade_mark, now), User(uid, sid, owner_name, "owner", now, None)
 
     async def get_seller(self, sid: str) -> Seller:
@@ -205,7 +232,9 @@ class Storage:
 
     async def list_sellers(self) -> list[Seller]:
         async with self._begin() as conn:
-            rows = (await conn.execute(select(t.sellers).order_by(t.sellers.c.oid))).all()
+            rows = (
+                await conn.execute(select(t.sellers).order_by(t.sellers.c.created, t.sellers.c.sid))
+            ).all()
         return [_seller(r) for r in rows]
 
     async def seller_state(self, sid: str) -> SellerState | None:

@@ -173,6 +173,14 @@
     });
   }
 
+  // A second click on Create must not make a second token: the button is off once the form is sent.
+  document.querySelectorAll('form[method="post"]').forEach(function (form) {
+    form.addEventListener("submit", function () {
+      var button = form.querySelector('button[type="submit"]');
+      if (button) window.setTimeout(function () { button.disabled = true; }, 0);
+    });
+  });
+
   // --- delete: ask in a dialog (without JS the link opens a confirmation page) ---
   var deleteDialog = document.getElementById("delete-dialog");
   document.addEventListener("click", function (event) {
