@@ -5,7 +5,7 @@ Every other module asks this one for a category's host or bit; none writes a hos
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 READ_ONLY_BIT = 30
 READ_ONLY_MASK = 1 << READ_ONLY_BIT
@@ -21,10 +21,10 @@ class Category:
     prefix: str  # host prefix: `<prefix>.wildberries.ru`
     sandbox: bool  # whether a `<prefix>-sandbox` twin exists
     spec_name: str  # the `x-category` value in WB's OpenAPI documents
+    mask: int = field(init=False)  # the bit's value in a token's `s`; 0 for common-api
 
-    @property
-    def mask(self) -> int:
-        return 0 if self.bit is None else 1 << self.bit
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mask", 0 if self.bit is None else 1 << self.bit)
 
     @property
     def host(self) -> str:
@@ -72,14 +72,16 @@ class Host:
 
     category: Category
     sandbox: bool
+    # Derived once: the request path reads them on every call.
+    prefix: str = field(init=False)
+    name: str = field(init=False)
+    mask: int = field(init=False)
 
-    @property
-    def prefix(self) -> str:
-        return f"{self.category.prefix}-sandbox" if self.sandbox else self.category.prefix
-
-    @property
-    def name(self) -> str:
-        return f"{self.prefix}.{WB_DOMAIN}"
+    def __post_init__(self) -> None:
+        prefix = f"{self.category.prefix}-sandbox" if self.sandbox else self.category.prefix
+        object.__setattr__(self, "prefix", prefix)
+        object.__setattr__(self, "name", f"{prefix}.{WB_DOMAIN}")
+        object.__setattr__(self, "mask", self.category.mask)
 
 
 HOSTS: tuple[Host, ...] = tuple(

@@ -41,6 +41,10 @@ class TokenType(enum.Enum):
     PERSONAL = "personal"
     SERVICE = "service"
 
+    # Members are singletons: hash by identity in C (Enum's own hashes the name in Python), as the
+    # request path looks types up in sets and dicts on every call.
+    __hash__ = object.__hash__
+
     @property
     def acc(self) -> int:
         return _ACC[self]

@@ -20,11 +20,13 @@ MISSING = TokenError("token is missing", "token-missing")
 
 
 class TokenCache:
+    """Verified tokens by the raw Authorization header that carried them (no decoding on a hit)."""
+
     def __init__(self, accounts: Accounts, max_size: int = 100_000) -> None:
         self.accounts = accounts
         self.storage: Storage = accounts.storage
         self.max_size = max_size
-        self._entries: dict[str, Claims] = {}
+        self._entries: dict[bytes, Claims] = {}
         self._key_reload_at = 0.0
         self.hits = 0
         self.misses = 0
@@ -32,19 +34,17 @@ class TokenCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def cached(self, token: str, now: float) -> Claims | None:
-        claims = self._entries.get(token)
+    def cached(self, header: bytes, now: float) -> Claims | None:
+        claims = self._entries.get(header)
         if claims is not None and claims.exp > now:
             self.hits += 1
             return claims
         return None
 
-    async def check(self, token: str, now: float) -> Claims:
-        return self.cached(token, now) or await self.verify(token, now)
-
-    async def verify(self, token: str, now: float) -> Claims:
+    async def verify(self, header: bytes, token: str, now: float) -> Claims:
+        """Check `token` (from `header`) in full; cache it under the header when it is good."""
         self.misses += 1
-        self._entries.pop(token, None)
+        self._entries.pop(header, None)
         try:
             claims = self.accounts.keys.verify(token, now)
         except TokenError as exc:
@@ -65,7 +65,7 @@ class TokenCache:
             # Oldest first: dicts keep insertion order.
             for old in list(self._entries)[: max(1, self.max_size // 10)]:
                 del self._entries[old]
-        self._entries[token] = claims
+        self._entries[header] = claims
         return claims
 
     def drop_token(self, token_id: str) -> None:
@@ -117,6 +117,9 @@ class SellerCache:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._entries: dict[str, SellerState] = {}
+
+    def cached(self, sid: str) -> SellerState | None:
+        return self._entries.get(sid)
 
     async def get(self, sid: str) -> SellerState:
         state = self._entries.get(sid)

@@ -23,10 +23,6 @@ class Stats:
         self.limited: Counter[str] = Counter()
         self.backend_errors: Counter[str] = Counter()
 
-    def count(self, host: str, status: int) -> None:
-        key = (host, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-
 
 class _GatewayCollector(Collector):
     def __init__(self, gw: Gateway) -> None:

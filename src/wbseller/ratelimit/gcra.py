@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # Slack in seconds for float rounding: time.time() steps by ~0.24 us near 1.8e9 s and a few charges
 # add their errors up; 0.1 ms is far below any interval and far above the rounding.
@@ -32,8 +33,8 @@ class Rate:
         return self.period / self.limit
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    # A NamedTuple, not a frozen dataclass: one is made per request, and this is several times cheaper.
     allowed: bool
     remaining: int  # requests that may be sent now without a pause, after this charge
     retry_after: float  # refused: seconds until this request would pass
