@@ -119,17 +119,18 @@ def serve(
     settings = Settings.from_env(data_dir=data_dir, config_file=config, test_clock=test_clock or None)
     gateway = Gateway(settings)  # loads the method table now: a bad config file fails before listening
 
-    async def prepare() -> list[Any]:
+    async def prepare() -> tuple[list[Any], Any]:
         # Migrate and make the first key once, before any worker starts.
         await gateway.storage.migrate()
         await gateway.accounts.load_keys()
         await gateway.accounts.ensure_demo()
         sellers = await gateway.storage.list_sellers()
+        owner = await gateway.storage.owner_of(sellers[0].sid) if sellers else None
         await gateway.storage.close()
-        return sellers
+        return sellers, owner
 
     try:
-        sellers = asyncio.run(prepare())
+        sellers, owner = asyncio.run(prepare())
     except WBError as exc:
         err.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from None
@@ -152,6 +153,10 @@ def serve(
             "--accept-liability)"
         )
         err.print(f'    curl -H "Authorization: $TOKEN" {base}/ping')
+        err.print(f"  the seller's account pages: {base}/seller/ (or http://seller.localhost:{port}/)")
+        if owner is not None and owner.login is None:
+            err.print("  sign in there after giving the owner a login and password (read from stdin):")
+            err.print(f"    echo 'a long passphrase' | wbseller user password{dd} {owner.id} --login owner")
     options: dict[str, Any] = {
         "host": host,
         "port": port,
