@@ -115,6 +115,7 @@ def serve(
     import uvicorn
 
     from wbseller.gateway import Gateway
+    from wbseller.gateway.protocol import WBHttpToolsProtocol
 
     settings = Settings.from_env(data_dir=data_dir, config_file=config, test_clock=test_clock or None)
     gateway = Gateway(settings)  # loads the method table now: a bad config file fails before listening
@@ -161,7 +162,7 @@ def serve(
         "host": host,
         "port": port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": WBHttpToolsProtocol,
         "lifespan": "on",
         "access_log": access_log,
         "log_level": log_level,

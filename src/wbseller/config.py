@@ -59,6 +59,7 @@ class Settings:
             limiter_fail_open=_truthy(fail_open) if fail_open is not None else True,
             config_file=config_file,
             test_clock=test_clock if test_clock is not None else _truthy(env.get("WBSELLER_TEST_CLOCK", "0")),
+            token_cache_size=int(pick("token_cache_size") or 100_000),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -68,6 +69,7 @@ class Settings:
             "WBSELLER_TEST_CLOCK": "1" if self.test_clock else "0",
         }
         env["WBSELLER_LIMITER_FAIL_OPEN"] = "1" if self.limiter_fail_open else "0"
+        env["WBSELLER_TOKEN_CACHE_SIZE"] = str(self.token_cache_size)
         for name, value in (
             ("WBSELLER_DATABASE_URL", self.database_url),
             ("WBSELLER_REDIS_URL", self.redis_url),

@@ -33,6 +33,7 @@ MAX_TOKEN_LENGTH = 4096
 REQUIRED_CLAIMS = ("id", "s", "sid", "exp", "acc")
 MAX_EXP = 253402300800  # 10000-01-01: past it, an expiry is no date at all
 _KID_RE = re.compile(r"^\d{8}v\d{1,4}$")
+_B64URL = re.compile(r"[A-Za-z0-9_-]+\Z")
 
 
 class TokenType(enum.Enum):
@@ -171,9 +172,11 @@ class KeyRing:
         kid = self.signing_kid
         if kid is None:
             raise RuntimeError("no signing key")
-        return jwt.encode(
+        token = jwt.encode(
             payload, self._private[kid], algorithm=ALGORITHM, headers={"kid": kid, "typ": "JWT"}
         )
+        head, body, sig = token.rsplit(".", 2)
+        return f"{head}.{body}.{_low_s(sig)}"
 
     def verify(self, token: str, now: float) -> Claims:
         """The claims of a token we signed, still valid at `now`; else TokenError."""
@@ -181,6 +184,9 @@ class KeyRing:
         kid = header.get("kid")
         if not isinstance(kid, str) or kid not in self._public:
             raise TokenError("unknown signing key", "token-kid-unknown")
+        if not _is_low_s(token.rsplit(".", 1)[1]):
+            # (r, n - s) verifies too; we only ever issue the low-s form, so one token has one spelling.
+            raise TokenError("signature is invalid", "token-signature-invalid")
         try:
             payload = jwt.decode(
                 token,
@@ -201,13 +207,34 @@ class KeyRing:
             ) from None
         except jwt.InvalidSignatureError:
             raise TokenError("signature is invalid", "token-signature-invalid") from None
-        except jwt.InvalidTokenError:
+        except (jwt.InvalidTokenError, RecursionError):
             raise TokenError("token is malformed", "token-malformed") from None
         claims = claims_of(payload, kid)
         if claims.scope & ~KNOWN_MASK:
             raise TokenError("token has unknown scope bits", "token-scope-unknown")
         check_times(claims, now)
         return claims
+
+
+# The order of P-256's group: an ECDSA signature (r, s) and (r, n - s) are both valid.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _low_s(sig: str) -> str:
+    raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    s = int.from_bytes(raw[32:], "big")
+    if s <= P256_ORDER // 2:
+        return sig
+    raw = raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _is_low_s(sig: str) -> bool:
+    try:
+        raw = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return len(raw) == 64 and int.from_bytes(raw[32:], "big") <= P256_ORDER // 2
 
 
 def check_times(claims: Claims, now: float) -> None:
@@ -221,7 +248,7 @@ def _b64json(part: str) -> Any:
     try:
         raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
         return json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: `[[[[...` nested deep
         return None
 
 
@@ -236,8 +263,9 @@ def _header(token: str) -> dict[str, Any]:
         raise TokenError("token is malformed: bad header", "token-malformed")
     if header.get("alg") != ALGORITHM:  # `none` and HS256 included: the algorithm is ours to fix
         raise TokenError("token is malformed: signing method is not ES256", "token-alg-invalid")
-    if not parts[1] or not parts[2]:
-        raise TokenError("token is malformed: empty payload or signature", "token-malformed")
+    if not _B64URL.match(parts[1]) or not _B64URL.match(parts[2]) or not _B64URL.match(parts[0]):
+        # Strict base64url without padding (RFC 7515): no `=`, no other alphabet, nothing empty.
+        raise TokenError("token is malformed: a part is not base64url", "token-malformed")
     return header
 
 

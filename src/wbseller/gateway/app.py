@@ -230,7 +230,7 @@ class Gateway:
         target = self.hosts.by_header(host_h)
         if target is BARE:
             if path.startswith(self.extra_paths) and self.extras is not None:
-                await self.extras(scope, receive, send)
+                await _delegate(self.extras, scope, receive, send)
                 return None
             split = split_prefix(path)
             if split is not None:
@@ -240,7 +240,7 @@ class Gateway:
                 raise NotFound()
             if path != scope["path"]:  # under the /seller/ prefix: ASGI's root_path (path keeps the prefix)
                 scope = {**scope, "root_path": scope.get("root_path", "") + "/seller"}
-            await self.portal(scope, receive, send)
+            await _delegate(self.portal, scope, receive, send)
             return None
         host = target.host or self.home.get(path)
         if host is None:
@@ -408,6 +408,14 @@ class Gateway:
             *err.headers,
         ]
         return err.status, headers, body
+
+
+async def _delegate(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """A page beside the API answers for itself: Starlette has already sent its 500 when it re-raises."""
+    try:
+        await app(scope, receive, send)
+    except Exception:
+        log.exception("internal error in a page beside the API")
 
 
 def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:

@@ -46,6 +46,8 @@ SWAGGER_PAGE = """<!doctype html>
 
 _BY_STATUS: dict[int, type[WBError]] = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed}
 
+MAX_ADVANCE = 10 * 366 * 86400  # ten years: past any token's life, short of overflowing a date
+
 PATHS = ("/openapi.json", "/docs", "/metrics", "/ready", "/_wbseller/")
 
 
@@ -60,9 +62,15 @@ def build_extras(gw: Gateway) -> tuple[ASGIApp, tuple[str, ...]]:
 
     async def clock(request: Request) -> Response:
         if not isinstance(gw.clock, OffsetClock):
-            return JSONResponse({"detail": "the test clock is off"}, status_code=404)
-        data: Any = await request.json()
-        gw.clock.advance(float(data.get("advance", 0)))
+            raise HTTPException(404)
+        try:
+            data: Any = await request.json()
+            seconds = float(data["advance"])
+        except (ValueError, TypeError, KeyError, RecursionError):
+            raise HTTPException(400, 'expected {"advance": seconds}') from None
+        if not 0 <= seconds <= MAX_ADVANCE:  # NaN fails this too
+            raise HTTPException(400, f"advance must be between 0 and {MAX_ADVANCE:.0f} seconds")
+        gw.clock.advance(seconds)
         return JSONResponse({"now": gw.clock.now(), "offset": gw.clock.offset})
 
     async def metrics(_: Request) -> Response:

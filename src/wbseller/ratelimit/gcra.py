@@ -46,7 +46,7 @@ class Decision(NamedTuple):
 def remaining(tat: float, now: float, rate: Rate) -> int:
     interval = rate.interval
     room = rate.burst * interval - max(tat - now, 0.0)
-    return max(0, math.floor((room + EPS) / interval))
+    return max(0, min(rate.burst, math.floor((room + EPS) / interval)))
 
 
 def decide(tat: float, now: float, rate: Rate, cost: int = 1) -> tuple[float, Decision]:

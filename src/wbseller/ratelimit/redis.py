@@ -83,6 +83,7 @@ for i = 0, #KEYS / 3 - 1 do
       redis.call('SET', kb, string.format('%.6f', new_tat), 'PX', math.ceil((new_tat - now) * 1000) + 1000)
       local rem = math.floor((tau - (new_tat - now) + __EPS__) / interval)
       if rem < 0 then rem = 0 end
+      if rem > burst then rem = burst end
       for _, v in ipairs({1, rem, '0', tostring(new_tat - now), 0}) do out[#out + 1] = v end
     end
   end

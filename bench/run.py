@@ -1,0 +1,598 @@
+"""`make bench`: requests/s of wbseller's authenticated, rate-limited GET /ping against a bare ASGI app.
+
+Three servers, one after the other, each uvicorn + httptools + uvloop, one worker, no access log:
+  (a) bench/bare_app.py         the baseline: the ceiling of uvicorn on this machine
+  (b) `wbseller serve`          GET /ping with a personal token (cached) and the ping limit raised
+  (c) bench/starlette_app.py    a plain Starlette JSON endpoint, for reference
+wrk loads each (a warm-up run, then the measured runs); the result is the ratio b/a, target >= 0.8.
+It is a measurement: the exit code is 0 whatever the ratio, non-zero only when something failed to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results" / "latest.json"
+TARGET = 0.8
+LOOPBACK = "127.0.0.1"
+WB_HOST = "content-api.localhost"  # routes /ping to content-api by Host, as a client of WB would
+PING_BODY = b'{"TS":"2024-08-16T11:19:05+03:00","Status":"OK"}'
+START_TIMEOUT = 30.0
+CLI_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+BUSY_LOAD = 0.7  # 1-minute load average above which a 2-CPU machine is not ours alone
+BUSY_SERVER = 0.9  # a saturated server uses about all of its CPU
+
+# Over the built-in table: the ping limit (3 per 30 s) would refuse nearly every request under load.
+CONFIG = """\
+[limits.ping]
+rates.all = { period = 1, limit = 1000000000, burst = 1000000000 }
+"""
+
+
+class BenchError(Exception):
+    """Something failed to run: the measurement is void."""
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def child_env() -> dict[str, str]:
+    # A WBSELLER_DATABASE_URL (or config) from the caller's shell must not reach the bench server.
+    return {k: v for k, v in os.environ.items() if not k.startswith("WBSELLER_")}
+
+
+@dataclass(frozen=True)
+class Pinning:
+    server: list[str]
+    wrk: list[str]
+    note: str
+
+
+def pinning(enabled: bool) -> Pinning:
+    """Server on one CPU, wrk on another, so they do not steal each other's time slices."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not enabled:
+        return Pinning([], [], "off (--no-pin)")
+    if shutil.which("taskset") is None:
+        return Pinning([], [], "off (no taskset)")
+    if len(cpus) < 2:
+        return Pinning([], [], f"off (only {len(cpus)} CPU)")
+    server, load = cpus[0], cpus[1]
+    return Pinning(
+        ["taskset", "-c", str(server)], ["taskset", "-c", str(load)], f"server CPU {server}, wrk CPU {load}"
+    )
+
+
+def fetch(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """One request: status, lower-cased headers, body."""
+    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=5.0)
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+    finally:
+        conn.close()
+
+
+# --- servers -----------------------------------------------------------------------------------
+
+
+class Server:
+    """A server process of ours: started, waited for, and always stopped (terminate, then kill)."""
+
+    def __init__(self, name: str, cmd: list[str], port: int, log_path: Path) -> None:
+        self.name = name
+        self.cmd = cmd
+        self.port = port
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        self._log = self.log_path.open("wb")
+        # Own session: a Ctrl-C reaches us only, and we stop the server in order.
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=ROOT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"{self.name} exited with code {self.proc.returncode}\n{self.log_tail()}")
+            try:
+                fetch(self.port, "/ping", {})  # any HTTP answer (even 401) means it is listening
+                return
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.1)
+        raise BenchError(f"{self.name} did not answer within {START_TIMEOUT:.0f} s\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            text = self.log_path.read_text(errors="replace").splitlines()
+            return "\n".join(f"  | {line}" for line in text[-lines:])
+        return ""
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def uvicorn_cmd(app: str, port: int, lifespan: str, pin: Pinning) -> list[str]:
+    """The same uvicorn settings `wbseller serve` uses (no Server header; Date header on)."""
+    return [
+        *pin.server,
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--app-dir",
+        str(ROOT),
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--no-server-header",
+        "--lifespan",
+        lifespan,
+    ]
+
+
+def wbseller_cli(args: list[str], data_dir: Path) -> str:
+    """Run a `wbseller` command on the bench data directory; its stdout, stripped."""
+    cmd = [sys.executable, "-m", "wbseller", *args, "--data-dir", str(data_dir)]
+    try:
+        done = subprocess.run(
+            cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=CLI_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"`wbseller {args[0]} {args[1]}` took over {CLI_TIMEOUT:.0f} s") from None
+    if done.returncode != 0 or not done.stdout.strip():
+        raise BenchError(f"`wbseller {args[0]} {args[1]}` failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+# --- wrk ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class WrkRun:
+    rps: float
+    requests: int
+    seconds: float
+    non_2xx: int
+    socket_errors: dict[str, int]
+    latency_ms: dict[str, float]
+    # The server's CPU time over the run: steadier than req/s when other processes share the machine.
+    server_cpu_s: float | None = None
+    wrk_cpu_s: float = (
+        0.0  # wrk's own CPU time: near one CPU per thread means wrk, not the server, was the limit
+    )
+
+    @property
+    def cpu_us_per_request(self) -> float | None:
+        return None if self.server_cpu_s is None else self.server_cpu_s / max(self.requests, 1) * 1e6
+
+    @property
+    def server_busy(self) -> float | None:
+        """Share of one CPU the server used: well under 1.0 means it was starved or not the bottleneck."""
+        return None if self.server_cpu_s is None else self.server_cpu_s / self.seconds
+
+    @property
+    def wrk_busy(self) -> float:
+        return self.wrk_cpu_s / self.seconds
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_TIME = r"([\d.]+)(us|ms|s|m|h)"
+
+
+def parse_wrk(out: str) -> WrkRun:
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    total = re.search(r"(\d+) requests in " + _TIME, out)
+    if rps is None or total is None:
+        raise BenchError(f"cannot read wrk's output:\n{out}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    latency: dict[str, float] = {}
+    avg = re.search(r"^\s+Latency\s+" + _TIME, out, re.M)
+    if avg is not None:
+        latency["avg"] = float(avg[1]) * _UNITS[avg[2]]
+    for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+" + _TIME, out, re.M):
+        latency[f"p{pct}"] = float(value) * _UNITS[unit]
+    return WrkRun(
+        rps=float(rps[1]),
+        requests=int(total[1]),
+        seconds=float(total[2]) * _UNITS[total[3]] / 1e3,
+        non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        socket_errors=dict(
+            zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True)
+        )
+        if errors
+        else {},
+        latency_ms=latency,
+    )
+
+
+@dataclass(frozen=True)
+class Load:
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+    rounds: int
+    pin: Pinning
+
+
+def write_script(path: Path, headers: dict[str, str]) -> Path:
+    # Headers from a script, not -H: the token stays out of `ps`. No response() hook: it would slow wrk.
+    lines = [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wrk(url: str, script: Path, seconds: int, load: Load) -> WrkRun:
+    cmd = [
+        *load.pin.wrk,
+        "wrk",
+        f"-t{load.threads}",
+        f"-c{load.connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    before = _children_cpu()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"wrk did not finish within {seconds + 30} s") from None
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+    run = parse_wrk(done.stdout)
+    run.wrk_cpu_s = _children_cpu() - before
+    return run
+
+
+def _children_cpu() -> float:
+    # Waited-for children only: wrk is the one child that ends during a run (servers end later).
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def verify(
+    port: int, headers: dict[str, str], need: tuple[str, ...], label: str, exact: bool = False
+) -> None:
+    """One request before the load: it must be the 200 ping answer we mean to measure."""
+    try:
+        status, got, body = fetch(port, "/ping", headers)
+    except (OSError, http.client.HTTPException) as exc:
+        raise BenchError(f"{label}: GET /ping failed: {exc}") from None
+    if status != 200:
+        raise BenchError(f"{label}: GET /ping answered {status}: {body[:300]!r}")
+    missing = [h for h in need if h not in got]
+    if missing:
+        raise BenchError(f"{label}: GET /ping has no {', '.join(missing)} header; headers: {got}")
+    if (body != PING_BODY) if exact else (b'"Status":"OK"' not in body):
+        raise BenchError(f"{label}: unexpected body {body[:300]!r}")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (all its threads), from /proc; None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After "pid (comm)": field 3 is state, so utime and stime (fields 14 and 15) are at 11 and 12.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_server(label: str, server: Server, script: Path, load: Load) -> WrkRun:
+    """A warm-up run (discarded), then the measured run; any non-2xx answer voids the measurement."""
+    url = f"http://{LOOPBACK}:{server.port}/ping"
+    print(f"  {label:<22}", end="", flush=True)
+    runs = ([load.warmup] if load.warmup else []) + [load.duration]
+    run: WrkRun | None = None
+    pid = server.proc.pid if server.proc is not None else -1
+    for i, seconds in enumerate(runs):
+        cpu_before = cpu_seconds(pid)
+        run = wrk(url, script, seconds, load)
+        cpu_after = cpu_seconds(pid)
+        if cpu_before is not None and cpu_after is not None:
+            run.server_cpu_s = cpu_after - cpu_before
+        if run.non_2xx:
+            # A refusal (429, 401) is far cheaper than an answer: the numbers would flatter the server.
+            raise BenchError(
+                f"{label}: {run.non_2xx} non-2xx responses of {run.requests}\n{server.log_tail()}"
+            )
+        if server.proc is not None and server.proc.poll() is not None:
+            raise BenchError(f"{label}: server died under load\n{server.log_tail()}")
+        warm = i < len(runs) - 1
+        print(f"{'warm-up' if warm else 'measured'} {run.rps:>9,.0f} req/s   ", end="", flush=True)
+    if run is not None and run.cpu_us_per_request is not None:
+        print(f"{run.cpu_us_per_request:6.1f} us CPU/req", end="   ", flush=True)
+    assert run is not None
+    errors = {k: v for k, v in run.socket_errors.items() if v}
+    print(f"socket errors {errors}" if errors else "", flush=True)
+    return run
+
+
+LABELS = {"a": "(a) bare ASGI", "b": "(b) wbseller /ping", "c": "(c) Starlette JSON"}
+
+
+class Bench:
+    """The three servers, one after the other, once per round; wbseller's data lives across rounds."""
+
+    def __init__(self, load: Load, tmp: Path) -> None:
+        self.load = load
+        self.tmp = tmp
+        self.runs: dict[str, list[WrkRun]] = {k: [] for k in LABELS}
+        self.data_dir = tmp / "data"
+        self.config = tmp / "bench.toml"
+        self.config.write_text(CONFIG)
+        self.token: str | None = None
+        # Same request bytes for all three; (a) and (c) ignore the headers.
+        self.placeholder = write_script(tmp / "placeholder.lua", {"Host": WB_HOST, "Authorization": "x" * 40})
+
+    def round(self) -> None:
+        self.plain("a", "bench.bare_app:app", "off")
+        self.wbseller()
+        self.plain("c", "bench.starlette_app:app", "on")
+
+    def plain(self, key: str, app: str, lifespan: str) -> None:
+        port = free_port()
+        cmd = uvicorn_cmd(app, port, lifespan, self.load.pin)
+        with running(Server(LABELS[key], cmd, port, self.tmp / f"{key}.log")) as srv:
+            verify(port, {}, ("content-type",), LABELS[key], exact=True)
+            self.runs[key].append(load_server(LABELS[key], srv, self.placeholder, self.load))
+
+    def wbseller(self) -> None:
+        port = free_port()
+        cmd = [
+            *self.load.pin.server,
+            sys.executable,
+            "-m",
+            "wbseller",
+            "serve",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(self.data_dir),
+            "--config",
+            str(self.config),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+        label = LABELS["b"]
+        with running(Server(label, cmd, port, self.tmp / "b.log")) as srv:
+            if self.token is None:
+                sid = wbseller_cli(["seller", "create", "--name", "Bench"], self.data_dir)
+                args = ["token", "create", "--seller", sid, "--type", "personal", "--categories", "all"]
+                self.token = wbseller_cli([*args, "--accept-liability"], self.data_dir)
+            auth = {"Host": WB_HOST, "Authorization": self.token}
+            # This first request also puts the token into the server's cache, as in steady use.
+            verify(port, auth, ("x-ratelimit-remaining",), label)
+            script = write_script(self.tmp / "b.lua", auth)
+            self.runs["b"].append(load_server(label, srv, script, self.load))
+
+
+def _median_ratio(pairs: list[tuple[float | None, float | None]]) -> float | None:
+    ratios = [n / d for n, d in pairs if n is not None and d]
+    return statistics.median(ratios) if ratios and len(ratios) == len(pairs) else None
+
+
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if len(known) == len(values) and known else None
+
+
+def _run_json(run: WrkRun) -> dict[str, Any]:
+    return {
+        **asdict(run),
+        "cpu_us_per_request": run.cpu_us_per_request,
+        "server_busy": run.server_busy,
+        "wrk_busy": run.wrk_busy,
+    }
+
+
+def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, Any]:
+    runs = bench.runs
+    rps = {k: statistics.median(r.rps for r in v) for k, v in runs.items()}
+    cpu = {k: _median([r.cpu_us_per_request for r in v]) for k, v in runs.items()}
+    busy = {k: _median([r.server_busy for r in v]) for k, v in runs.items()}
+    wrk_busy = {k: statistics.median(r.wrk_busy for r in v) for k, v in runs.items()}
+    # Ratios round by round (a and b measured a minute apart), then the median: steadier under drift.
+    pairs = {k: list(zip(runs["a"], runs[k], strict=True)) for k in ("b", "c")}
+    ratio = {k: _median_ratio([(x.rps, a.rps) for a, x in pairs[k]]) or 0.0 for k in pairs}
+    # The same from server CPU time per request: what b/a would be if each server had its CPU alone.
+    cpu_ratio = {
+        k: _median_ratio([(a.cpu_us_per_request, x.cpu_us_per_request) for a, x in pairs[k]]) for k in pairs
+    }
+    ratio_b, ratio_c = ratio["b"], ratio["c"]
+    verdict = "PASS" if ratio_b >= TARGET else "BELOW"
+    print()
+    print(
+        f"{'server':<22}{'req/s':>10}{'vs (a)':>8}{'CPU us/req':>12}{'CPU busy':>10}{'wrk busy':>10}"
+        f"{'p50 ms':>8}{'p99 ms':>8}"
+    )
+    for key, label in LABELS.items():
+        lat = runs[key][-1].latency_ms
+        us = f"{cpu[key]:.1f}" if cpu[key] is not None else "-"
+        share = f"{busy[key]:.0%}" if busy[key] is not None else "-"
+        print(
+            f"{label:<22}{rps[key]:>10,.0f}{rps[key] / rps['a']:>8.2f}{us:>12}{share:>10}"
+            f"{wrk_busy[key]:>10.0%}{lat.get('p50', 0.0):>8.2f}{lat.get('p99', 0.0):>8.2f}"
+        )
+    print()
+    print(f"b/a = {ratio_b:.3f}   c/a = {ratio_c:.3f}")
+    if cpu_ratio["b"] is not None and cpu_ratio["c"] is not None:
+        print(f"by server CPU time per request: b/a = {cpu_ratio['b']:.3f}   c/a = {cpu_ratio['c']:.3f}")
+    print(f"target b/a >= {TARGET}: {verdict}")
+    if any(w >= BUSY_SERVER * load.threads for w in wrk_busy.values()):
+        print(
+            "note: wrk used about all of its CPU, so it may have been the limit; try --threads 2 or --no-pin"
+        )
+    elif any(b is not None and b < BUSY_SERVER for b in busy.values()):
+        print(
+            f"note: a server used under {BUSY_SERVER:.0%} of its CPU although wrk had room: other processes"
+            " took its CPU; trust the CPU-time ratio more than req/s"
+        )
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "pinning": load.pin.note,
+            "loadavg_1min": {"before": loadavg[0], "after": loadavg[1]},
+        },
+        "wrk": {
+            "threads": load.threads,
+            "connections": load.connections,
+            "duration_s": load.duration,
+            "warmup_s": load.warmup,
+            "rounds": load.rounds,
+        },
+        "rps": {"a_bare": rps["a"], "b_wbseller": rps["b"], "c_starlette": rps["c"]},
+        "ratios": {"b/a": ratio_b, "c/a": ratio_c},
+        "cpu_us_per_request": {"a_bare": cpu["a"], "b_wbseller": cpu["b"], "c_starlette": cpu["c"]},
+        "cpu_ratios": {"b/a": cpu_ratio["b"], "c/a": cpu_ratio["c"]},
+        "server_busy": {"a_bare": busy["a"], "b_wbseller": busy["b"], "c_starlette": busy["c"]},
+        "wrk_busy": {"a_bare": wrk_busy["a"], "b_wbseller": wrk_busy["b"], "c_starlette": wrk_busy["c"]},
+        "target": {"b/a": TARGET, "verdict": verdict},
+        "runs": {LABELS[k]: [_run_json(r) for r in v] for k, v in runs.items()},
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=int, default=10, help="seconds of each measured wrk run (10)")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of the warm-up run, 0 for none (2)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (1)")
+    p.add_argument(
+        "--rounds", type=int, default=1, help="times to run the a, b, c sequence; medians count (1)"
+    )
+    p.add_argument("--no-pin", action="store_true", help="do not pin server and wrk to CPUs")
+    p.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results ({RESULTS.relative_to(ROOT)})")
+    args = p.parse_args(argv)
+    if min(args.duration, args.connections, args.threads, args.rounds) < 1 or args.warmup < 0:
+        p.error("--duration, --connections, --threads and --rounds must be positive")
+    if args.connections < args.threads:
+        p.error("--connections must be at least --threads (each wrk thread needs a connection)")
+    return args
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (e.g. from `make` being stopped) unwinds like Ctrl-C, so the finally blocks stop the servers.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print(
+            "error: wrk is not installed; install it with `apt-get install wrk` (Debian/Ubuntu)",
+            file=sys.stderr,
+        )
+        return 2
+    signal.signal(signal.SIGTERM, _terminated)
+    load = Load(
+        args.duration, args.warmup, args.connections, args.threads, args.rounds, pinning(not args.no_pin)
+    )
+    before = os.getloadavg()[0]
+    print(
+        f"wrk -t{load.threads} -c{load.connections} -d{load.duration}s (warm-up {load.warmup}s), "
+        f"{load.rounds} round(s); pinning: {load.pin.note}; load average {before:.2f}",
+        flush=True,
+    )
+    if before > BUSY_LOAD:
+        # The servers and wrk get one CPU each only when nothing else runs: say so, the numbers will wander.
+        print(f"warning: the machine is busy (load average {before:.2f}); expect noisy numbers", flush=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="wbseller-bench-") as tmp:
+            bench = Bench(load, Path(tmp))
+            for i in range(load.rounds):
+                print(f"round {i + 1}/{load.rounds}", flush=True)
+                bench.round()
+    except BenchError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; servers stopped", file=sys.stderr)
+        return 130
+    data = report(bench, load, (before, os.getloadavg()[0]))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"results: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
