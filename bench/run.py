@@ -378,27 +378,42 @@ def load_server(label: str, server: Server, script: Path, load: Load) -> WrkRun:
     return run
 
 
-LABELS = {"a": "(a) bare ASGI", "b": "(b) wbseller /ping", "c": "(c) Starlette JSON"}
+LABELS = {
+    "a": "(a) bare ASGI",
+    "b": "(b) wbseller /ping",
+    "c": "(c) Starlette JSON",
+    "d": "(d) wbseller, Redis",
+    "e": "(e) Redis, 2 workers",
+}
+REDIS_URL = "redis://127.0.0.1:6379/14"  # limits shared on Redis: the scale-out issue's figure
+REDIS_TARGET = 0.5
 
 
 class Bench:
     """The three servers, one after the other, once per round; wbseller's data lives across rounds."""
 
-    def __init__(self, load: Load, tmp: Path) -> None:
+    def __init__(self, load: Load, tmp: Path, redis: bool) -> None:
         self.load = load
         self.tmp = tmp
-        self.runs: dict[str, list[WrkRun]] = {k: [] for k in LABELS}
+        self.redis = redis
+        keys = [k for k in LABELS if redis or k not in ("d", "e")]
+        self.runs: dict[str, list[WrkRun]] = {k: [] for k in keys}
         self.data_dir = tmp / "data"
         self.config = tmp / "bench.toml"
         self.config.write_text(CONFIG)
+        self.redis_config = tmp / "bench-redis.toml"
+        self.redis_config.write_text(CONFIG + f'\n[server]\nredis_url = "{REDIS_URL}"\n')
         self.token: str | None = None
         # Same request bytes for all three; (a) and (c) ignore the headers.
         self.placeholder = write_script(tmp / "placeholder.lua", {"Host": WB_HOST, "Authorization": "x" * 40})
 
     def round(self) -> None:
         self.plain("a", "bench.bare_app:app", "off")
-        self.wbseller()
+        self.wbseller("b", self.config, 1)
         self.plain("c", "bench.starlette_app:app", "on")
+        if self.redis:
+            self.wbseller("d", self.redis_config, 1)
+            self.wbseller("e", self.redis_config, 2)
 
     def plain(self, key: str, app: str, lifespan: str) -> None:
         port = free_port()
@@ -407,10 +422,10 @@ class Bench:
             verify(port, {}, ("content-type",), LABELS[key], exact=True)
             self.runs[key].append(load_server(LABELS[key], srv, self.placeholder, self.load))
 
-    def wbseller(self) -> None:
+    def wbseller(self, key: str, config: Path, workers: int) -> None:
         port = free_port()
         cmd = [
-            *self.load.pin.server,
+            *(self.load.pin.server if workers == 1 else []),  # two workers get both CPUs, as in production
             sys.executable,
             "-m",
             "wbseller",
@@ -422,15 +437,15 @@ class Bench:
             "--data-dir",
             str(self.data_dir),
             "--config",
-            str(self.config),
+            str(config),
             "--workers",
-            "1",
+            str(workers),
             "--no-access-log",
             "--log-level",
             "warning",
         ]
-        label = LABELS["b"]
-        with running(Server(label, cmd, port, self.tmp / "b.log")) as srv:
+        label = LABELS[key]
+        with running(Server(label, cmd, port, self.tmp / f"{key}.log")) as srv:
             if self.token is None:
                 sid = wbseller_cli(["seller", "create", "--name", "Bench"], self.data_dir)
                 args = ["token", "create", "--seller", sid, "--type", "personal", "--categories", "all"]
@@ -438,8 +453,8 @@ class Bench:
             auth = {"Host": WB_HOST, "Authorization": self.token}
             # This first request also puts the token into the server's cache, as in steady use.
             verify(port, auth, ("x-ratelimit-remaining",), label)
-            script = write_script(self.tmp / "b.lua", auth)
-            self.runs["b"].append(load_server(label, srv, script, self.load))
+            script = write_script(self.tmp / f"{key}.lua", auth)
+            self.runs[key].append(load_server(label, srv, script, self.load))
 
 
 def _median_ratio(pairs: list[tuple[float | None, float | None]]) -> float | None:
@@ -468,7 +483,7 @@ def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, 
     busy = {k: _median([r.server_busy for r in v]) for k, v in runs.items()}
     wrk_busy = {k: statistics.median(r.wrk_busy for r in v) for k, v in runs.items()}
     # Ratios round by round (a and b measured a minute apart), then the median: steadier under drift.
-    pairs = {k: list(zip(runs["a"], runs[k], strict=True)) for k in ("b", "c")}
+    pairs = {k: list(zip(runs["a"], runs[k], strict=True)) for k in runs if k != "a"}
     ratio = {k: _median_ratio([(x.rps, a.rps) for a, x in pairs[k]]) or 0.0 for k in pairs}
     # The same from server CPU time per request: what b/a would be if each server had its CPU alone.
     cpu_ratio = {
@@ -481,7 +496,8 @@ def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, 
         f"{'server':<22}{'req/s':>10}{'vs (a)':>8}{'CPU us/req':>12}{'CPU busy':>10}{'wrk busy':>10}"
         f"{'p50 ms':>8}{'p99 ms':>8}"
     )
-    for key, label in LABELS.items():
+    for key in runs:
+        label = LABELS[key]
         lat = runs[key][-1].latency_ms
         us = f"{cpu[key]:.1f}" if cpu[key] is not None else "-"
         share = f"{busy[key]:.0%}" if busy[key] is not None else "-"
@@ -494,6 +510,12 @@ def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, 
     if cpu_ratio["b"] is not None and cpu_ratio["c"] is not None:
         print(f"by server CPU time per request: b/a = {cpu_ratio['b']:.3f}   c/a = {cpu_ratio['c']:.3f}")
     print(f"target b/a >= {TARGET}: {verdict}")
+    if "d" in ratio:
+        redis_verdict = "PASS" if ratio["d"] >= REDIS_TARGET else "BELOW"
+        print(
+            f"on Redis: d/a = {ratio['d']:.3f} (target >= {REDIS_TARGET}: {redis_verdict}); "
+            f"2 workers e/a = {ratio['e']:.3f}"
+        )
     if any(w >= BUSY_SERVER * load.threads for w in wrk_busy.values()):
         print(
             "note: wrk used about all of its CPU, so it may have been the limit; try --threads 2 or --no-pin"
@@ -519,12 +541,12 @@ def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, 
             "warmup_s": load.warmup,
             "rounds": load.rounds,
         },
-        "rps": {"a_bare": rps["a"], "b_wbseller": rps["b"], "c_starlette": rps["c"]},
-        "ratios": {"b/a": ratio_b, "c/a": ratio_c},
-        "cpu_us_per_request": {"a_bare": cpu["a"], "b_wbseller": cpu["b"], "c_starlette": cpu["c"]},
-        "cpu_ratios": {"b/a": cpu_ratio["b"], "c/a": cpu_ratio["c"]},
-        "server_busy": {"a_bare": busy["a"], "b_wbseller": busy["b"], "c_starlette": busy["c"]},
-        "wrk_busy": {"a_bare": wrk_busy["a"], "b_wbseller": wrk_busy["b"], "c_starlette": wrk_busy["c"]},
+        "rps": {LABELS[k]: v for k, v in rps.items()},
+        "ratios": {f"{k}/a": v for k, v in ratio.items()},
+        "cpu_us_per_request": {LABELS[k]: v for k, v in cpu.items()},
+        "cpu_ratios": {f"{k}/a": v for k, v in cpu_ratio.items()},
+        "server_busy": {LABELS[k]: v for k, v in busy.items()},
+        "wrk_busy": {LABELS[k]: v for k, v in wrk_busy.items()},
         "target": {"b/a": TARGET, "verdict": verdict},
         "runs": {LABELS[k]: [_run_json(r) for r in v] for k, v in runs.items()},
     }
@@ -539,6 +561,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--rounds", type=int, default=1, help="times to run the a, b, c sequence; medians count (1)"
     )
+    p.add_argument(
+        "--no-redis", action="store_true", help="skip (d) and (e), wbseller with its limits on Redis"
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin server and wrk to CPUs")
     p.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results ({RESULTS.relative_to(ROOT)})")
     args = p.parse_args(argv)
@@ -552,6 +577,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _terminated(signum: int, frame: FrameType | None) -> None:
     # SIGTERM (e.g. from `make` being stopped) unwinds like Ctrl-C, so the finally blocks stop the servers.
     raise KeyboardInterrupt
+
+
+def redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        print("note: no Redis on 127.0.0.1:6379; the Redis rows (d, e) are skipped", flush=True)
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -577,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: the machine is busy (load average {before:.2f}); expect noisy numbers", flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="wbseller-bench-") as tmp:
-            bench = Bench(load, Path(tmp))
+            bench = Bench(load, Path(tmp), redis=not args.no_redis and redis_reachable())
             for i in range(load.rounds):
                 print(f"round {i + 1}/{load.rounds}", flush=True)
                 bench.round()

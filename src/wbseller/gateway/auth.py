@@ -7,6 +7,8 @@ expires or an event (revocation, user deletion) drops it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from wbseller.accounts import Accounts
 from wbseller.errors import Forbidden
 from wbseller.methods.table import LimitGroup
@@ -22,7 +24,10 @@ MISSING = TokenError("token is missing", "token-missing")
 class TokenCache:
     """Verified tokens by the raw Authorization header that carried them (no decoding on a hit)."""
 
-    def __init__(self, accounts: Accounts, max_size: int = 100_000) -> None:
+    def __init__(
+        self, accounts: Accounts, max_size: int = 100_000, on_change: Callable[[], None] = lambda: None
+    ) -> None:
+        self.on_change = on_change  # told of every drop: whatever was decided from a dropped token is stale
         self.accounts = accounts
         self.storage: Storage = accounts.storage
         self.max_size = max_size
@@ -69,14 +74,17 @@ class TokenCache:
         return claims
 
     def drop_token(self, token_id: str) -> None:
+        self.on_change()
         for key in [k for k, c in self._entries.items() if c.id == token_id]:
             del self._entries[key]
 
     def drop_user(self, uid: int) -> None:
+        self.on_change()
         for key in [k for k, c in self._entries.items() if c.uid == uid]:
             del self._entries[key]
 
     def clear(self) -> None:
+        self.on_change()
         self._entries.clear()
 
 
@@ -114,9 +122,10 @@ class AuthGuard:
 class SellerCache:
     """Sellers' blocked methods and subscriptions, dropped when an event says they changed."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, on_change: Callable[[], None] = lambda: None) -> None:
         self.storage = storage
         self._entries: dict[str, SellerState] = {}
+        self.on_change = on_change  # told of every drop
 
     def cached(self, sid: str) -> SellerState | None:
         return self._entries.get(sid)
@@ -133,4 +142,5 @@ class SellerCache:
         return state
 
     def drop(self, sid: str) -> None:
+        self.on_change()
         self._entries.pop(sid, None)

@@ -17,12 +17,16 @@ if TYPE_CHECKING:
 JSON = b"application/json; charset=utf-8"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Reply:
     status: int
     body: bytes
     content_type: bytes = JSON
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    headers: tuple[tuple[bytes, bytes], ...] = ()  # a tuple: a Reply may be built once and sent often
+    content_length: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "content_length", str(len(self.body)).encode())
 
 
 def json_reply(data: Any, status: int = 200) -> Reply:
@@ -41,6 +45,7 @@ class Context:
     seller: SellerState
     storage: Storage
     clock: Clock
+    now: float  # the request's time, on `clock`
     _query: dict[str, list[str]] | None = None
 
     @property

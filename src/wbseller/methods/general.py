@@ -13,24 +13,24 @@ UINT64_MAX = (1 << 64) - 1
 INT64_MAX = (1 << 63) - 1
 
 
-class _PingBody:
-    """The ping body changes once a second: build it once a second, not once a request."""
+class _PingReply:
+    """The ping reply changes once a second: build it once a second, not once a request."""
 
     second = -1
-    body = b""
+    reply = Reply(200, b"")
 
     @classmethod
-    def at(cls, now: float) -> bytes:
+    def at(cls, now: float) -> Reply:
         second = int(now)
         if second != cls.second:
             ts = datetime.fromtimestamp(second, MSK).isoformat(timespec="seconds")
-            cls.body, cls.second = b'{"TS":"%s","Status":"OK"}' % ts.encode(), second
-        return cls.body
+            cls.reply, cls.second = Reply(200, b'{"TS":"%s","Status":"OK"}' % ts.encode()), second
+        return cls.reply
 
 
 async def ping(ctx: Context) -> Reply:
     """200 {"TS": <Moscow time>, "Status": "OK"}: the gateway has already checked host and token."""
-    return Reply(200, _PingBody.at(ctx.clock.now()))
+    return _PingReply.at(ctx.now)
 
 
 def msk_iso(ts: float) -> str:

@@ -8,7 +8,7 @@ max(TAT, now) + c*T - now <= burst*T. So over any time t, at most burst + t/T re
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 # Slack in seconds for float rounding: time.time() steps by ~0.24 us near 1.8e9 s and a few charges
@@ -23,14 +23,12 @@ class Rate:
     period: float
     limit: int
     burst: int
+    interval: float = field(init=False, compare=False, repr=False)  # T = period / limit, derived once
 
     def __post_init__(self) -> None:
         if self.period <= 0 or self.limit <= 0 or self.burst <= 0:
             raise ValueError("period, limit and burst must be positive")
-
-    @property
-    def interval(self) -> float:
-        return self.period / self.limit
+        object.__setattr__(self, "interval", self.period / self.limit)
 
 
 class Decision(NamedTuple):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from wbseller.clock import Clock
-from wbseller.ratelimit.gcra import Decision, Rate, decide, remaining, surcharge
+from wbseller.ratelimit.gcra import EPS, Decision, Rate, decide, remaining, surcharge
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,25 @@ class MemoryLimiter:
             else:
                 self._strikes[key] = (count, since)
         return decision
+
+    def admit(self, key: str, rate: Rate, block: Block | None, now: float) -> int:
+        """The request path's fast case: charge 1 at `now` (the request's time on this store's clock)
+        and return the remaining, or -1 without charging when the bucket (or its block) refuses; then
+        `acquire_now` tells why."""
+        if block is not None and key in self._blocked:
+            return -1
+        tat = self._tat.get(key, 0.0)
+        interval = rate.interval
+        new_tat = (tat if tat > now else now) + interval
+        room = rate.burst * interval - (new_tat - now)
+        if room < -EPS:
+            return -1
+        self._tat[key] = new_tat
+        self._ops += 1
+        if self._ops >= self.SWEEP_EVERY:
+            self._sweep(now)
+        remaining = int((room + EPS) // interval)
+        return remaining if remaining < rate.burst else rate.burst
 
     async def acquire(self, key: str, rate: Rate, cost: int = 1, block: Block | None = None) -> Decision:
         return self.acquire_now(key, rate, cost, block)
