@@ -236,7 +236,9 @@ class Gateway:
         # `_passes` is emptied whenever a token or a seller changes.
         cache_key = (auth_h, host_h, scope["path"], http)
         admitted = self._passes.get(cache_key)
-        if admitted is None or admitted.claims.exp <= now:
+        if admitted is not None and admitted.claims.exp > now:
+            self.tokens.hits += 1  # the token is known: a cache hit, one level up
+        else:
             admitted = await self._admit(scope, receive, send, host_h, auth_h, length_h, now)
             if admitted is None:
                 return None
