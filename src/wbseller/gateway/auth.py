@@ -127,9 +127,6 @@ class SellerCache:
         self._entries: dict[str, SellerState] = {}
         self.on_change = on_change  # told of every drop
 
-    def cached(self, sid: str) -> SellerState | None:
-        return self._entries.get(sid)
-
     async def get(self, sid: str) -> SellerState:
         state = self._entries.get(sid)
         if state is None:
