@@ -253,15 +253,19 @@ class Gateway:
         rate, key, group = admitted.rate, admitted.key, method.limit
         remaining: int | None = None
         if rate is not None:
+            decision = None
             if self._memory is not None:  # no await: the in-process store answers at once
-                remaining = self._memory.admit(key, rate, group.block, now)
-                decision = None
+                remaining = self._memory.admit_now(key, rate, group.block, now)
                 if remaining < 0:  # refused, or a block that may have ended: the full answer
                     decision = self._memory.acquire_now(key, rate, 1, group.block)
                     remaining = decision.remaining
             else:
-                decision = await self.limiter.acquire(key, rate, 1, group.block)
-                remaining = decision.remaining
+                answer = await self.limiter.admit(key, rate, group.block)
+                if isinstance(answer, int):
+                    remaining = answer
+                else:
+                    decision = answer
+                    remaining = decision.remaining
             if decision is not None and not decision.allowed:
                 self.stats.limited[group.id] += 1
                 detail = f"limited by {group.id}"

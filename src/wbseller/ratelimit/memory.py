@@ -24,6 +24,11 @@ class Block:
 class Limiter(Protocol):
     async def acquire(self, key: str, rate: Rate, cost: int = 1, block: Block | None = None) -> Decision: ...
 
+    async def admit(self, key: str, rate: Rate, block: Block | None) -> int | Decision:
+        """The request path's call: charge 1. The remaining (an int) when admitted, else the whole
+        Decision (a refusal, or an answer that needed more than the fast case)."""
+        ...
+
     async def surcharge(self, key: str, rate: Rate, extra: int) -> int:
         """Charge `extra` more after the fact; returns the bucket's remaining."""
         ...
@@ -72,7 +77,7 @@ class MemoryLimiter:
                 self._strikes[key] = (count, since)
         return decision
 
-    def admit(self, key: str, rate: Rate, block: Block | None, now: float) -> int:
+    def admit_now(self, key: str, rate: Rate, block: Block | None, now: float) -> int:
         """The request path's fast case: charge 1 at `now` (the request's time on this store's clock)
         and return the remaining, or -1 without charging when the bucket (or its block) refuses; then
         `acquire_now` tells why."""
@@ -93,6 +98,10 @@ class MemoryLimiter:
 
     async def acquire(self, key: str, rate: Rate, cost: int = 1, block: Block | None = None) -> Decision:
         return self.acquire_now(key, rate, cost, block)
+
+    async def admit(self, key: str, rate: Rate, block: Block | None) -> int | Decision:
+        remaining = self.admit_now(key, rate, block, self.clock.now())
+        return remaining if remaining >= 0 else self.acquire_now(key, rate, 1, block)
 
     async def surcharge(self, key: str, rate: Rate, extra: int) -> int:
         now = self.clock.now()
