@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, NamedTuple
 
@@ -33,7 +34,7 @@ from wbseller.errors import (
 from wbseller.gateway.auth import AUTH_FAILURES, MISSING, AuthGuard, SellerCache, TokenCache
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
 from wbseller.gateway.metrics import Stats
-from wbseller.methods.context import Context
+from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.table import Method, Table, load_table
 from wbseller.ratelimit import Decision, Limiter, MemoryLimiter, Rate, ceil_seconds
 from wbseller.ratelimit.redis import RedisLimiter
@@ -138,10 +139,18 @@ class Gateway:
         asyncio.get_running_loop().create_task(self._apply_events_logged())
 
     async def _poll_events(self, interval: float) -> None:
-        """Apply changes other processes made (a CLI revoking a token, a user deleted)."""
+        """Apply changes other processes made (a CLI revoking a token, a user deleted).
+
+        On SQLite a tick first compares the database's change stamp, so an idle server makes no query;
+        a full look every few seconds stays as the safety net."""
+        stamp, last_full = None, 0.0
         while True:
             await asyncio.sleep(interval)
-            await self._apply_events_logged()
+            now = time.monotonic()
+            new = self.storage.change_stamp()  # read before the query: a later commit shows next tick
+            if new is None or new != stamp or now - last_full >= 5.0:
+                await self._apply_events_logged()
+                stamp, last_full = (None if self._events_failing else new), now
 
     async def _apply_events_logged(self) -> None:
         try:
@@ -188,6 +197,9 @@ class Gateway:
     # --- the request path --------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One request: the checks (or the admitted-request cache), the limit, the method, the reply.
+
+        One function on purpose: this is the hottest path of the server, and every call on it costs."""
         kind = scope["type"]
         if kind != "http":
             if kind == "lifespan":
@@ -196,20 +208,107 @@ class Gateway:
         self._request_no += 1
         number = self._request_no  # the request id is only spelled out when an error needs it
         try:
-            reply = await self.handle(scope, receive, send, number)
+            host_h = auth_h = length_h = None
+            chunked = False
+            for k, v in scope["headers"]:
+                if k == b"host":
+                    host_h = v
+                elif k == b"authorization":
+                    auth_h = v
+                elif k == b"content-length":
+                    length_h = v
+                elif k == b"transfer-encoding":
+                    chunked = True
+            http: str = scope["method"]
+            now = self.clock.now()
+            # A request like one admitted before (same token, host, path, verb) skips every check but the limit;
+            # `_passes` is emptied whenever a token or a seller changes.
+            cache_key = (auth_h, host_h, scope["path"], http)
+            admitted = self._passes.get(cache_key)
+            if admitted is not None and admitted.claims.exp > now:
+                self.tokens.hits += 1  # the token is known: a cache hit, one level up
+            else:
+                admitted = await self._admit(scope, receive, send, host_h, auth_h, length_h, now)
+                if admitted is None:  # answered by a page beside the API
+                    return
+                if len(self._passes) >= 100_000:
+                    self._passes.clear()
+                self._passes[cache_key] = admitted
+            method = admitted.method
+            scope["wb_host"] = admitted.host.prefix  # for the request counter
+            length = _content_length(length_h, method.max_body) if length_h is not None else 0
+
+            # The limit: one bucket per seller, limit group and token type (and host, for /ping).
+            rate, key, group = admitted.rate, admitted.key, method.limit
+            remaining: int | None = None
+            if rate is not None:
+                decision = None
+                if self._memory is not None:  # no await: the in-process store answers at once
+                    remaining = self._memory.admit_now(key, rate, group.block, now)
+                    if remaining < 0:  # refused, or a block that may have ended: the full answer
+                        decision = self._memory.acquire_now(key, rate, 1, group.block)
+                        remaining = decision.remaining
+                else:
+                    answer = await self.limiter.admit(key, rate, group.block)
+                    if isinstance(answer, int):
+                        remaining = answer
+                    else:
+                        decision = answer
+                        remaining = decision.remaining
+                if decision is not None and not decision.allowed:
+                    self.stats.limited[group.id] += 1
+                    detail = f"limited by {group.id}"
+                    if decision.blocked:
+                        detail += "; the method is temporarily blocked for automated polling"
+                    raise TooManyRequests(
+                        detail,
+                        "method-blocked-polling" if decision.blocked else "rate-limited",
+                        headers=_limit_headers(decision),
+                    )
+
+            try:
+                if chunked or length or http not in _NO_BODY:
+                    reply = await method.handler(
+                        self._context(scope, admitted, await read_body(receive, method.max_body), now)
+                    )
+                elif admitted.at is not None:
+                    reply = admitted.at(now)  # a reply of the time alone (ping): no Context, no await
+                else:
+                    reply = await method.handler(self._context(scope, admitted, b"", now))
+            except ClientGone:
+                raise
+            except Exception as exc:
+                # Charged already: a refusal from here on is still a response of a limited method.
+                err = exc if isinstance(exc, WBError) else InternalError(INTERNAL_DETAIL)
+                if not isinstance(exc, WBError):
+                    log.exception("internal error in request %s", self._request_id(number))
+                if rate is not None:
+                    if group.costs:
+                        remaining = await self._cost(group.costs, err.status, key, rate, remaining)
+                    err.headers = [*err.headers, (b"x-ratelimit-remaining", str(remaining).encode())]
+                if err is exc:
+                    raise
+                raise err from exc
+            if rate is not None and group.costs:
+                remaining = await self._cost(group.costs, reply.status, key, rate, remaining)
+            # X-Request-Id goes with errors, whose body carries the same id (FACTS: the error model); on a
+            # success it would be the costliest header uvicorn writes (measured: ~13% of the request).
+            headers = [(b"content-type", reply.content_type), (b"content-length", reply.content_length)]
+            if remaining is not None:
+                headers.append((b"x-ratelimit-remaining", str(remaining).encode()))
+            if reply.headers:
+                headers.extend(reply.headers)
+            status, body = reply.status, reply.body
         except WBError as err:
-            reply = self.error_reply(err, self._request_id(number))
+            status, headers, body = self.error_reply(err, self._request_id(number))
         except ClientGone:
             return
         except Exception:
             request_id = self._request_id(number)
             log.exception("internal error in request %s", request_id)
-            reply = self.error_reply(InternalError(INTERNAL_DETAIL), request_id)
-        if reply is None:  # answered by a page beside the API
-            return
-        status, headers, body = reply
-        counts, key = self.stats.requests, (scope.get("wb_host", "-"), status)
-        counts[key] = counts.get(key, 0) + 1
+            status, headers, body = self.error_reply(InternalError(INTERNAL_DETAIL), request_id)
+        counts, count_key = self.stats.requests, (scope.get("wb_host", "-"), status)
+        counts[count_key] = counts.get(count_key, 0) + 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -217,108 +316,20 @@ class Gateway:
         """Unique per process start: a random prefix and the request's number."""
         return "%s%016x" % (self._request_prefix, number)  # noqa: UP031 - the fastest spelling
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, number: int) -> Response | None:
-        """The response to an API call; None when a page beside the API has answered itself."""
-        host_h = auth_h = length_h = None
-        chunked = False
-        for k, v in scope["headers"]:
-            if k == b"host":
-                host_h = v
-            elif k == b"authorization":
-                auth_h = v
-            elif k == b"content-length":
-                length_h = v
-            elif k == b"transfer-encoding":
-                chunked = True
-        http: str = scope["method"]
-        now = self.clock.now()
-        # A request like one admitted before (same token, host, path, verb) skips every check but the limit;
-        # `_passes` is emptied whenever a token or a seller changes.
-        cache_key = (auth_h, host_h, scope["path"], http)
-        admitted = self._passes.get(cache_key)
-        if admitted is not None and admitted.claims.exp > now:
-            self.tokens.hits += 1  # the token is known: a cache hit, one level up
-        else:
-            admitted = await self._admit(scope, receive, send, host_h, auth_h, length_h, now)
-            if admitted is None:
-                return None
-            if len(self._passes) >= 100_000:
-                self._passes.clear()
-            self._passes[cache_key] = admitted
-        method = admitted.method
-        scope["wb_host"] = admitted.host.prefix  # for the request counter
-        length = _content_length(length_h, method.max_body) if length_h is not None else 0
-
-        # The limit: one bucket per seller, limit group and token type (and host, for /ping).
-        rate, key, group = admitted.rate, admitted.key, method.limit
-        remaining: int | None = None
-        if rate is not None:
-            decision = None
-            if self._memory is not None:  # no await: the in-process store answers at once
-                remaining = self._memory.admit_now(key, rate, group.block, now)
-                if remaining < 0:  # refused, or a block that may have ended: the full answer
-                    decision = self._memory.acquire_now(key, rate, 1, group.block)
-                    remaining = decision.remaining
-            else:
-                answer = await self.limiter.admit(key, rate, group.block)
-                if isinstance(answer, int):
-                    remaining = answer
-                else:
-                    decision = answer
-                    remaining = decision.remaining
-            if decision is not None and not decision.allowed:
-                self.stats.limited[group.id] += 1
-                detail = f"limited by {group.id}"
-                if decision.blocked:
-                    detail += "; the method is temporarily blocked for automated polling"
-                raise TooManyRequests(
-                    detail,
-                    "method-blocked-polling" if decision.blocked else "rate-limited",
-                    headers=_limit_headers(decision),
-                )
-
-        try:
-            body = b""
-            if chunked or length or http not in _NO_BODY:
-                body = await read_body(receive, method.max_body)
-            ctx = Context(
-                http,
-                admitted.path,
-                scope["query_string"],
-                scope["headers"],
-                body,
-                admitted.host,
-                admitted.claims,
-                admitted.seller,
-                self.storage,
-                self.clock,
-                now,
-            )
-            reply = await method.handler(ctx)
-        except ClientGone:
-            raise
-        except Exception as exc:
-            # Charged already: a refusal from here on is still a response of a limited method.
-            err = exc if isinstance(exc, WBError) else InternalError(INTERNAL_DETAIL)
-            if not isinstance(exc, WBError):
-                log.exception("internal error in request %s", self._request_id(number))
-            if rate is not None:
-                if group.costs:
-                    remaining = await self._cost(group.costs, err.status, key, rate, remaining)
-                err.headers = [*err.headers, (b"x-ratelimit-remaining", str(remaining).encode())]
-            if err is exc:
-                raise
-            raise err from exc
-        if rate is not None and group.costs:
-            remaining = await self._cost(group.costs, reply.status, key, rate, remaining)
-        # X-Request-Id goes with errors, whose body carries the same id (FACTS: the error model); on a
-        # success it would be the costliest header uvicorn writes (measured: ~13% of the request).
-        headers = [(b"content-type", reply.content_type), (b"content-length", reply.content_length)]
-        if remaining is not None:
-            headers.append((b"x-ratelimit-remaining", str(remaining).encode()))
-        if reply.headers:
-            headers.extend(reply.headers)
-        return reply.status, headers, reply.body
+    def _context(self, scope: Scope, admitted: Admitted, body: bytes, now: float) -> Context:
+        return Context(
+            scope["method"],
+            admitted.path,
+            scope["query_string"],
+            scope["headers"],
+            body,
+            admitted.host,
+            admitted.claims,
+            admitted.seller,
+            self.storage,
+            self.clock,
+            now,
+        )
 
     async def _admit(
         self,
@@ -406,7 +417,8 @@ class Gateway:
         key = f"{claims.sid}:{group.id}:{ttype.value}"
         if group.per_host:
             key = f"{key}:{host.prefix}"
-        return Admitted(host, path, method, claims, seller, rate, key)
+        at = method.handler.at if isinstance(method.handler, TimeOnly) else None
+        return Admitted(host, path, method, claims, seller, rate, key, at)
 
     async def _verify(self, header: bytes, token: str, now: float, scope: Scope) -> Claims:
         """A token not in the cache. An address that keeps sending bad tokens is slowed down (429)."""
@@ -462,6 +474,7 @@ class Admitted(NamedTuple):
     seller: SellerState
     rate: Rate | None
     key: str  # the bucket
+    at: Callable[[float], Reply] | None  # the handler, when its reply depends on the time alone
 
 
 def _content_length(value: bytes, limit: int) -> int:

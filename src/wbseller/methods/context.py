@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -57,3 +58,18 @@ class Context:
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
         return values[-1] if values else None
+
+
+class TimeOnly:
+    """A handler whose reply depends on nothing but the request's time, like /ping's.
+
+    The gateway calls `at(now)` directly for a request without a body: no Context, no coroutine.
+    Called as an ordinary handler (a request with a body, a test), it does the same.
+    """
+
+    def __init__(self, at: Callable[[float], Reply]) -> None:
+        self.at = at
+        self.__doc__ = at.__doc__  # the method's description, for the OpenAPI document
+
+    async def __call__(self, ctx: Context) -> Reply:
+        return self.at(ctx.now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 from wbseller.errors import BadRequest
-from wbseller.methods.context import Context, Reply, json_reply
+from wbseller.methods.context import Context, Reply, TimeOnly, json_reply
 
 MSK = timezone(timedelta(hours=3), "MSK")
 NEWS_PAGE = 100
@@ -21,6 +21,7 @@ class _PingReply:
 
     @classmethod
     def at(cls, now: float) -> Reply:
+        """200 {"TS": <Moscow time>, "Status": "OK"}: the gateway has already checked host and token."""
         second = int(now)
         if second != cls.second:
             ts = datetime.fromtimestamp(second, MSK).isoformat(timespec="seconds")
@@ -28,9 +29,7 @@ class _PingReply:
         return cls.reply
 
 
-async def ping(ctx: Context) -> Reply:
-    """200 {"TS": <Moscow time>, "Status": "OK"}: the gateway has already checked host and token."""
-    return _PingReply.at(ctx.now)
+ping = TimeOnly(_PingReply.at)
 
 
 def msk_iso(ts: float) -> str:

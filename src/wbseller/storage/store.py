@@ -589,6 +589,19 @@ class Storage:
         async with self._begin() as conn:
             return int((await conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0)))).scalar_one())
 
+    def change_stamp(self) -> bytes | None:
+        """SQLite only: the WAL-index header, whose change counter moves with every commit by any process
+        (sqlite.org/walformat.html). Reading it costs a file read, not a query; None when it cannot be
+        read (PostgreSQL, a database not yet in WAL mode): then ask `events_after`."""
+        database = self.engine.url.database
+        if not self.is_sqlite or not database or database == ":memory:":
+            return None
+        try:
+            with open(database + "-shm", "rb", buffering=0) as f:
+                return f.read(48)
+        except OSError:
+            return None
+
     async def events_after(self, seq: int) -> list[Event]:
         async with self._begin() as conn:
             rows = (
