@@ -304,6 +304,41 @@ def test_events_come_in_order(url: str) -> None:
     run(url, body)
 
 
+def test_sqlite_change_stamp_moves_with_every_commit_of_any_connection(tmp_path: Path) -> None:
+    """The idle server's event poll compares this stamp instead of querying; it must see every commit,
+    also one made by another process (here: another engine on the same file), and no reads."""
+    prepare_data_dir(tmp_path / "data")
+    url = sqlite_url(tmp_path / "data")
+
+    async def main() -> None:
+        server, cli = Storage(url), Storage(url)
+        try:
+            await server.migrate()
+            seller, owner = await server.create_seller("ИП Штамп")
+            stamps = [server.change_stamp()]
+            for i in range(5):  # quick commits, as a script revoking tokens would make them
+                rec = record(seller.sid, owner.id)
+                await cli.insert_token(rec)
+                stamps.append(server.change_stamp())
+                await cli.revoke_token(rec.id, float(i))
+                stamps.append(server.change_stamp())
+            assert None not in stamps
+            assert len(set(stamps)) == len(stamps), "a commit left the stamp where it was"
+            before = server.change_stamp()
+            await server.events_after(0)
+            await cli.list_sellers()
+            assert server.change_stamp() == before  # reads do not move it: an idle server stays idle
+        finally:
+            await server.close()
+            await cli.close()
+
+    asyncio.run(main())
+
+
+def test_postgresql_has_no_change_stamp(pg_url: str) -> None:
+    assert Storage(pg_url).change_stamp() is None
+
+
 # --- PostgreSQL only ----------------------------------------------------------------------------
 
 
