@@ -207,6 +207,7 @@ class Gateway:
             return
         self._request_no += 1
         number = self._request_no  # the request id is only spelled out when an error needs it
+        counts: dict[int, int] | None = None
         try:
             host_h = auth_h = length_h = None
             chunked = False
@@ -234,8 +235,7 @@ class Gateway:
                 if len(self._passes) >= 100_000:
                     self._passes.clear()
                 self._passes[cache_key] = admitted
-            method = admitted.method
-            scope["wb_host"] = admitted.host.prefix  # for the request counter
+            method, counts = admitted.method, admitted.counts
             length = _content_length(length_h, method.max_body) if length_h is not None else 0
 
             # The limit: one bucket per seller, limit group and token type (and host, for /ping).
@@ -307,8 +307,9 @@ class Gateway:
             request_id = self._request_id(number)
             log.exception("internal error in request %s", request_id)
             status, headers, body = self.error_reply(InternalError(INTERNAL_DETAIL), request_id)
-        counts, count_key = self.stats.requests, (scope.get("wb_host", "-"), status)
-        counts[count_key] = counts.get(count_key, 0) + 1
+        if counts is None:  # refused before the host was known, or while checking the request
+            counts = self.stats.for_host(scope.get("wb_host", "-"))
+        counts[status] = counts.get(status, 0) + 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -418,7 +419,7 @@ class Gateway:
         if group.per_host:
             key = f"{key}:{host.prefix}"
         at = method.handler.at if isinstance(method.handler, TimeOnly) else None
-        return Admitted(host, path, method, claims, seller, rate, key, at)
+        return Admitted(host, path, method, claims, seller, rate, key, at, self.stats.for_host(host.prefix))
 
     async def _verify(self, header: bytes, token: str, now: float, scope: Scope) -> Claims:
         """A token not in the cache. An address that keeps sending bad tokens is slowed down (429)."""
@@ -475,6 +476,7 @@ class Admitted(NamedTuple):
     rate: Rate | None
     key: str  # the bucket
     at: Callable[[float], Reply] | None  # the handler, when its reply depends on the time alone
+    counts: dict[int, int]  # the host's responses by status (metrics)
 
 
 def _content_length(value: bytes, limit: int) -> int:

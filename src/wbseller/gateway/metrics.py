@@ -19,9 +19,16 @@ class Stats:
     __slots__ = ("backend_errors", "limited", "requests")
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, int], int] = {}
+        self.requests: dict[str, dict[int, int]] = {}  # host prefix -> status -> requests answered
         self.limited: Counter[str] = Counter()
         self.backend_errors: Counter[str] = Counter()
+
+    def for_host(self, host: str) -> dict[int, int]:
+        """The status counter of one host; the request path keeps it (no key to build per request)."""
+        counts = self.requests.get(host)
+        if counts is None:
+            counts = self.requests[host] = {}
+        return counts
 
 
 class _GatewayCollector(Collector):
@@ -35,8 +42,9 @@ class _GatewayCollector(Collector):
         requests = CounterMetricFamily(
             "wbseller_requests", "API requests answered", labels=["host", "status"]
         )
-        for (host, status), n in sorted(stats.requests.items()):
-            requests.add_metric([host, str(status)], n)
+        for host, counts in sorted(stats.requests.items()):
+            for status, n in sorted(counts.items()):
+                requests.add_metric([host, str(status)], n)
         yield requests
         limited = CounterMetricFamily("wbseller_ratelimited", "Requests refused with 429", labels=["group"])
         for group, n in sorted(stats.limited.items()):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from wbseller.clock import Clock
     from wbseller.storage import SellerState, Storage
 
-JSON = b"application/json; charset=utf-8"
+JSON = b"application/json"  # RFC 8259: JSON is UTF-8, and the type defines no charset parameter
 
 
 @dataclass(frozen=True, slots=True)

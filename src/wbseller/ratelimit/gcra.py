@@ -24,11 +24,13 @@ class Rate:
     limit: int
     burst: int
     interval: float = field(init=False, compare=False, repr=False)  # T = period / limit, derived once
+    tau: float = field(init=False, compare=False, repr=False)  # burst * T: how far ahead a TAT may run
 
     def __post_init__(self) -> None:
         if self.period <= 0 or self.limit <= 0 or self.burst <= 0:
             raise ValueError("period, limit and burst must be positive")
         object.__setattr__(self, "interval", self.period / self.limit)
+        object.__setattr__(self, "tau", self.burst * self.interval)
 
 
 class Decision(NamedTuple):

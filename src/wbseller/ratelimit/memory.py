@@ -83,13 +83,14 @@ class MemoryLimiter:
         `acquire_now` tells why."""
         if block is not None and key in self._blocked:
             return -1
-        tat = self._tat.get(key, 0.0)
+        tats = self._tat
+        tat = tats.get(key, 0.0)
         interval = rate.interval
         new_tat = (tat if tat > now else now) + interval
-        room = rate.burst * interval - (new_tat - now)
+        room = rate.tau - (new_tat - now)
         if room < -EPS:
             return -1
-        self._tat[key] = new_tat
+        tats[key] = new_tat
         self._ops += 1
         if self._ops >= self.SWEEP_EVERY:
             self._sweep(now)
