@@ -338,14 +338,32 @@ def verify(
         raise BenchError(f"{label}: unexpected body {body[:300]!r}")
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (all its threads), from /proc; None where there is no /proc."""
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after "pid (comm)"; None where there is no such process or /proc."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-    # After "pid (comm)": field 3 is state, so utime and stime (fields 14 and 15) are at 11 and 12.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and all its descendants (uvicorn's workers), from /proc."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (f := _stat(entry.name)) is not None:
+            children.setdefault(int(f[1]), []).append(int(entry.name))  # field 4, ppid, is at 1
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        f = _stat(p)
+        if f is not None:
+            # After "pid (comm)": field 3 is state, so utime and stime (fields 14 and 15) are at 11 and 12.
+            total += (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        todo.extend(children.get(p, []))
+    return total
 
 
 def load_server(label: str, server: Server, script: Path, load: Load) -> WrkRun:
