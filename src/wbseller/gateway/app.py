@@ -21,6 +21,7 @@ from wbseller.clock import Clock, OffsetClock, SystemClock
 from wbseller.config import Settings
 from wbseller.errors import (
     PROBLEM_JSON,
+    BadRequest,
     Forbidden,
     InternalError,
     MethodNotAllowed,
@@ -213,8 +214,14 @@ class Gateway:
             chunked = False
             for k, v in scope["headers"]:
                 if k == b"host":
+                    if host_h is not None:  # RFC 9112 3.2: a request with two Host fields is a 400
+                        raise BadRequest("more than one Host header", "host-repeated")
                     host_h = v
                 elif k == b"authorization":
+                    if auth_h is not None:  # which one would a proxy in front have checked? neither
+                        raise Unauthorized(
+                            "token problem; more than one Authorization header", "token-repeated"
+                        )
                     auth_h = v
                 elif k == b"content-length":
                     length_h = v
