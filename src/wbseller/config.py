@@ -26,6 +26,7 @@ class Settings:
     data_dir: Path
     database_url: str | None = None  # None: SQLite in data_dir
     redis_url: str | None = None  # None: the in-process limiter
+    redis_cluster: bool = False  # redis_url names a node of a Redis Cluster
     limiter_fail_open: bool = True  # Redis away: in-process limiter (True) or 503 (False)
     config_file: Path | None = None  # a TOML file over the built-in method and limit table
     test_clock: bool = False  # expose POST /_wbseller/clock to move time (tests only)
@@ -52,10 +53,12 @@ class Settings:
             return value if value else server.get(name)
 
         fail_open = pick("limiter_fail_open")
+        cluster = pick("redis_cluster")
         return cls(
             data_dir=data_dir or (Path(server["data_dir"]) if "data_dir" in server else default_data_dir()),
             database_url=pick("database_url"),
             redis_url=pick("redis_url"),
+            redis_cluster=_truthy(cluster) if cluster is not None else False,
             limiter_fail_open=_truthy(fail_open) if fail_open is not None else True,
             config_file=config_file,
             test_clock=test_clock if test_clock is not None else _truthy(env.get("WBSELLER_TEST_CLOCK", "0")),
@@ -69,6 +72,7 @@ class Settings:
             "WBSELLER_TEST_CLOCK": "1" if self.test_clock else "0",
         }
         env["WBSELLER_LIMITER_FAIL_OPEN"] = "1" if self.limiter_fail_open else "0"
+        env["WBSELLER_REDIS_CLUSTER"] = "1" if self.redis_cluster else "0"
         env["WBSELLER_TOKEN_CACHE_SIZE"] = str(self.token_cache_size)
         for name, value in (
             ("WBSELLER_DATABASE_URL", self.database_url),

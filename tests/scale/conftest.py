@@ -15,9 +15,12 @@ import base64
 import contextlib
 import json
 import os
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 
 import asyncpg
@@ -26,6 +29,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import free_port
 from tests.scale.proxy import TcpProxy
 
 CI = os.environ.get("CI") == "true"
@@ -177,6 +181,106 @@ def redis_database() -> Iterator[int]:
         finally:
             r.close()
     unavailable("a free Redis database", RuntimeError(f"every one of {list(REDIS_DBS)} is in use"))
+
+
+class RedisClusterNodes:
+    """A real Redis Cluster of three primaries, each a redis-server of this test session's own."""
+
+    SIZE = 3
+
+    def __init__(self, workdir: Path) -> None:
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if server is None or cli is None:
+            unavailable("redis-server and redis-cli (for a Redis Cluster)", FileNotFoundError("redis-server"))
+        self.server, self.cli, self.workdir = server, cli, workdir
+        self.ports = [free_port() for _ in range(self.SIZE)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def start(self) -> None:
+        for port in self.ports:
+            node = self.workdir / str(port)
+            node.mkdir()
+            args = [
+                self.server,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--dir", str(node)]
+            args += ["--cluster-node-timeout", "2000"]
+            with (node / "redis.log").open("ab") as log:
+                self.procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
+        clients = [redis.Redis(port=p, socket_connect_timeout=0.2, decode_responses=True) for p in self.ports]
+        try:
+            assert wait_for(lambda: all(_pings(c) for c in clients), 10, 0.05), self.logs()
+            nodes = [f"127.0.0.1:{p}" for p in self.ports]
+            made = subprocess.run(
+                [self.cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert made.returncode == 0, made.stdout + made.stderr
+            assert wait_for(lambda: all(_cluster_ok(c) for c in clients), 20, 0.1), self.logs()
+        finally:
+            for c in clients:
+                c.close()
+
+    def logs(self) -> str:
+        return "\n".join((self.workdir / str(p) / "redis.log").read_text() for p in self.ports)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _cluster_ok(client: redis.Redis) -> bool:
+    info = client.cluster("INFO")  # parsed to a dict by redis-py; text by older ones
+    return (
+        bool(info.get("cluster_state") == "ok") if isinstance(info, dict) else "cluster_state:ok" in str(info)
+    )
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    for attempt in range(3):  # a free port may be taken by another process before a node binds it
+        nodes = RedisClusterNodes(tmp_path_factory.mktemp(f"redis-cluster-{attempt}"))
+        try:
+            nodes.start()
+        except AssertionError:
+            nodes.stop()
+            if attempt == 2:
+                raise
+            continue
+        try:
+            yield nodes
+        finally:
+            nodes.stop()
+        return
 
 
 def redis_url_for(db: int, port: int | None = None) -> str:

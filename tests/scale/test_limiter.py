@@ -1,4 +1,5 @@
-"""One suite, two limiters: MemoryLimiter and RedisLimiter (on the real Redis) decide alike.
+"""One suite, two limiters: MemoryLimiter and RedisLimiter (on the real Redis, and on a real three-node
+Redis Cluster started for the session) decide alike.
 
 Time is an OffsetClock. The Redis script adds the clock's offset to Redis's TIME, so `clock.advance()`
 moves both limiters' time; the few milliseconds of real time a test takes are far below the intervals
@@ -44,17 +45,20 @@ TOL = 0.5  # seconds: retry/reset agree this closely (real time passes between c
 class Kind:
     name: str
     url: str | None = None
+    cluster: bool = False
 
     def make(self, clock: OffsetClock, **kw: Any) -> AnyLimiter:
         if self.url is None:
             return MemoryLimiter(clock)
-        return RedisLimiter(self.url, clock, prefix=f"t{uuid.uuid4().hex[:12]}", **kw)
+        return RedisLimiter(self.url, clock, prefix=f"t{uuid.uuid4().hex[:12]}", cluster=self.cluster, **kw)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def kind(request: pytest.FixtureRequest) -> Kind:
     if request.param == "redis":
         return Kind("redis", request.getfixturevalue("redis_url"))
+    if request.param == "redis-cluster":
+        return Kind("redis-cluster", request.getfixturevalue("redis_cluster").url, cluster=True)
     return Kind("memory")
 
 

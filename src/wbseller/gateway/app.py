@@ -78,7 +78,12 @@ class Gateway:
         self.accounts = Accounts(self.storage, self.clock)
         self.limiter: Limiter
         if settings.redis_url:
-            self.limiter = RedisLimiter(settings.redis_url, self.clock, fail_open=settings.limiter_fail_open)
+            self.limiter = RedisLimiter(
+                settings.redis_url,
+                self.clock,
+                fail_open=settings.limiter_fail_open,
+                cluster=settings.redis_cluster,
+            )
         else:
             self.limiter = MemoryLimiter(self.clock)
         self._memory = self.limiter if isinstance(self.limiter, MemoryLimiter) else None

@@ -21,6 +21,7 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
@@ -114,7 +115,8 @@ end
 return out
 """.replace("__EPS__", repr(EPS))  # the same float slack as gcra.py
 
-_Call = tuple[bytes, bytes, "asyncio.Future[Any]"]  # the item's keys and args, RESP-encoded; its reply
+# An item of a batch: its keys and args (RESP-encoded on one Redis; as values on a Cluster), its reply.
+_Call = tuple[Any, Any, "asyncio.Future[Any]"]
 
 
 def _bulk(value: bytes) -> bytes:
@@ -139,25 +141,36 @@ class RedisLimiter:
         prefix: str = "wbs",
         cluster: bool = False,
     ) -> None:
-        self.redis: Redis = Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
-        )
-        # The batches' own connections (made, configured and reconnected by redis-py); one per batch
-        # in flight, so the pool's bookkeeping stays off the request path.
-        self._conns: list[AbstractConnection] = [
-            self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
-            for _ in range(self.MAX_IN_FLIGHT)
-        ]
-        self._idle = list(self._conns)
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "decode_responses": True,
+        }
+        self.redis: Redis | RedisCluster
+        self._conns: list[AbstractConnection] = []
+        if cluster:
+            # A Cluster routes each script call by its keys' slot (one seller's keys share a slot, by
+            # the hash tag) and follows MOVED/ASK itself: redis-py's cluster client does the calls.
+            self.redis = RedisCluster.from_url(url, **options)
+        else:
+            self.redis = Redis.from_url(url, **options)
+            # The batches' own connections (made, configured and reconnected by redis-py); one per batch
+            # in flight, so the pool's bookkeeping stays off the request path.
+            self._conns = [
+                self.redis.connection_pool.make_connection()  # type: ignore[no-untyped-call]
+                for _ in range(self.MAX_IN_FLIGHT)
+            ]
+        # A batch in flight holds one of these (on a Cluster: a place, not a connection).
+        self._idle: list[AbstractConnection | None] = list(self._conns) or [None] * self.MAX_IN_FLIGHT
         self.clock = clock
         self.fail_open = fail_open
         self.retry_after = retry_after
         self.prefix = prefix
         self.cluster = cluster  # on a Redis Cluster a script's keys must share a slot: batch per seller
         self.fallback = MemoryLimiter(clock)
-        self._sha: bytes | None = None
-        self._keys: dict[str, bytes] = {}
-        self._args: dict[tuple[Rate, Block | None, int, bytes], bytes] = {}
+        self._sha: str | None = None
+        self._keys: dict[str, Any] = {}
+        self._args: dict[tuple[Rate, Block | None, int, bytes], Any] = {}
         self._pending: list[_Call] = []
         self._flushing: set[asyncio.Task[None]] = set()
         self._down_until = 0.0
@@ -240,25 +253,26 @@ class RedisLimiter:
             task.add_done_callback(self._flushing.discard)
         return fut
 
-    def _encode_keys(self, key: str) -> bytes:
+    def _encode_keys(self, key: str) -> Any:
         # key is "<sid>:<group>:<type>[:host]"; the seller id is the hash tag.
         sid, _, rest = key.partition(":")
-        base = f"{self.prefix}:{{{sid}}}:{rest}".encode()
+        base = f"{self.prefix}:{{{sid}}}:{rest}"
+        names = (base, base + ":blocked", base + ":strikes")
         if len(self._keys) >= self._CACHE:
             self._keys.clear()
-        enc = self._keys[key] = _bulk(base) + _bulk(base + b":blocked") + _bulk(base + b":strikes")
+        enc = self._keys[key] = names if self.cluster else b"".join(_bulk(n.encode()) for n in names)
         return enc
 
-    def _encode_args(self, rate: Rate, block: Block | None, cost: int, mode: bytes) -> bytes:
+    def _encode_args(self, rate: Rate, block: Block | None, cost: int, mode: bytes) -> Any:
         b = block or Block(0, 0.0, 0.0)
-        values = (rate.interval, rate.burst, cost, mode, b.strikes, b.window, b.seconds)
-        enc = b"".join(_bulk(v if isinstance(v, bytes) else repr(v).encode()) for v in values)
+        values = (rate.interval, rate.burst, cost, mode.decode(), b.strikes, b.window, b.seconds)
+        enc = values if self.cluster else b"".join(_bulk(str(v).encode()) for v in values)
         if len(self._args) >= 1024:
             self._args.clear()
         self._args[(rate, block, cost, mode)] = enc
         return enc
 
-    async def _flush(self, conn: AbstractConnection) -> None:
+    async def _flush(self, conn: AbstractConnection | None) -> None:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
@@ -266,7 +280,7 @@ class RedisLimiter:
         finally:
             self._idle.append(conn)
 
-    async def _run(self, conn: AbstractConnection, batch: list[_Call]) -> None:
+    async def _run(self, conn: AbstractConnection | None, batch: list[_Call]) -> None:
         start = self.clock.now()
         groups = self._groups(batch)
         try:
@@ -302,19 +316,21 @@ class RedisLimiter:
         """One script call per hash slot: per seller on a Cluster, the whole batch otherwise."""
         if not self.cluster:
             return [batch]
-        by_slot: dict[bytes, list[_Call]] = {}
+        by_seller: dict[str, list[_Call]] = {}
         for call in batch:
-            keys = call[0]
-            by_slot.setdefault(keys[keys.index(b"{") : keys.index(b"}")], []).append(call)
-        return list(by_slot.values())
+            by_seller.setdefault(call[0][0].partition("}")[0], []).append(call)
+        return list(by_seller.values())
 
-    async def _send(self, conn: AbstractConnection, groups: list[list[_Call]]) -> list[Any]:
-        """The groups' script calls, written at once; their replies (or errors), in order."""
+    async def _send(self, conn: AbstractConnection | None, groups: list[list[_Call]]) -> list[Any]:
+        """The groups' script calls; their replies (or errors), in order."""
         if self._sha is None:
-            self._sha = _bulk(str(await self.redis.script_load(GCRA_LUA)).encode())
-        offset = self.clock.offset if isinstance(self.clock, OffsetClock) else 0.0
-        head = b"$7\r\nEVALSHA\r\n" + self._sha
-        tail = _bulk(repr(offset).encode())
+            self._sha = str(await self.redis.script_load(GCRA_LUA))  # on a Cluster: on every primary
+        offset = repr(self.clock.offset if isinstance(self.clock, OffsetClock) else 0.0)
+        if conn is None:
+            return list(await asyncio.gather(*(self._send_to_cluster(group, offset) for group in groups)))
+        # One Redis: the batch's command written by hand from its items' encoded pieces, in one write.
+        head = b"$7\r\nEVALSHA\r\n" + _bulk(self._sha.encode())
+        tail = _bulk(offset.encode())
         parts: list[bytes] = []
         for group in groups:
             count = b"%d" % (3 * len(group))
@@ -330,6 +346,15 @@ class RedisLimiter:
             except ResponseError as err:  # an error reply is read whole: the connection stays in step
                 replies.append(err)
         return replies
+
+    async def _send_to_cluster(self, group: list[_Call], offset: str) -> Any:
+        keys = [name for call in group for name in call[0]]
+        args = [value for call in group for value in call[1]]
+        assert self._sha is not None
+        try:
+            return await self.redis.evalsha(self._sha, len(keys), *keys, offset, *args)
+        except ResponseError as err:
+            return err
 
 
 def _decision(res: str, rate: Rate) -> Decision:
