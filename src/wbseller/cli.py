@@ -7,9 +7,12 @@ stdin or WB_API_TOKEN, never from an argument (arguments end up in shell history
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,8 +172,13 @@ def serve(
         "server_header": False,
     }
     if workers > 1:
-        os.environ.update(settings.to_env())  # each worker builds its own Gateway from these
-        uvicorn.run("wbseller.gateway.app:create_app", factory=True, workers=workers, **options)
+        # Each worker builds its own Gateway from these, and shares its metrics through this directory.
+        share = Path(tempfile.mkdtemp(prefix="wbseller-metrics-"))  # 0700
+        os.environ.update(dataclasses.replace(settings, metrics_dir=share).to_env())
+        try:
+            uvicorn.run("wbseller.gateway.app:create_app", factory=True, workers=workers, **options)
+        finally:
+            shutil.rmtree(share, ignore_errors=True)
     else:
         uvicorn.run(gateway, **options)
 

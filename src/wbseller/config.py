@@ -33,6 +33,7 @@ class Settings:
     event_poll: float = 0.1  # seconds between checks for changes made by other processes
     token_cache_size: int = 100_000
     demo: bool = True  # on an empty store, create a demo seller
+    metrics_dir: Path | None = None  # `serve --workers N`: where the workers share their metrics
 
     @classmethod
     def from_env(
@@ -63,6 +64,7 @@ class Settings:
             config_file=config_file,
             test_clock=test_clock if test_clock is not None else _truthy(env.get("WBSELLER_TEST_CLOCK", "0")),
             token_cache_size=int(pick("token_cache_size") or 100_000),
+            metrics_dir=Path(env["WBSELLER_METRICS_DIR"]) if env.get("WBSELLER_METRICS_DIR") else None,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -78,6 +80,7 @@ class Settings:
             ("WBSELLER_DATABASE_URL", self.database_url),
             ("WBSELLER_REDIS_URL", self.redis_url),
             ("WBSELLER_CONFIG", str(self.config_file) if self.config_file else None),
+            ("WBSELLER_METRICS_DIR", str(self.metrics_dir) if self.metrics_dir else None),
         ):
             if value:
                 env[name] = value

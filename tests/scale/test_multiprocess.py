@@ -8,6 +8,7 @@ working on every instance within a second.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,6 +49,7 @@ from tests.scale.conftest import (
     sample,
     scrape,
     token_id,
+    wait_for,
 )
 from wbseller.accounts import Accounts
 from wbseller.clock import SystemClock
@@ -332,6 +334,7 @@ def workers(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[tuple[str, 
     env = {k: v for k, v in os.environ.items() if not k.startswith("WBSELLER_")}
     env["PYTHONPATH"] = f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
     env |= {"WBSELLER_DATABASE_URL": pg_url, "WBSELLER_REDIS_URL": redis_url}
+    env["TMPDIR"] = str(tmp_path)  # where the workers share their metrics: the test looks there too
     args = [sys.executable, "-m", "wbseller", "serve", "--workers", "2", "--port", str(port)]
     args += ["--data-dir", str(data), "--config", str(config), "--no-access-log", "--log-level", "warning"]
     log_path = tmp_path / "workers.log"
@@ -366,7 +369,7 @@ def workers(tmp_path: Path, pg_url: str, redis_url: str) -> Iterator[tuple[str, 
             proc.wait()
 
 
-def test_serve_workers_share_one_bucket(workers: tuple[str, Server]) -> None:
+def test_serve_workers_share_one_bucket(workers: tuple[str, Server], tmp_path: Path) -> None:
     base, cli = workers
     token = cli.token(cli.seller())
 
@@ -382,14 +385,23 @@ def test_serve_workers_share_one_bucket(workers: tuple[str, Server]) -> None:
         assert sorted(set(statuses)) == [200, 429]
         assert statuses.count(200) == SLOW_BURST  # one bucket, not one per worker
 
-        # Both workers answered: each counts only its own requests, and neither counts them all.
-        totals: set[float] = set()
-        for _ in range(50):
+        # Whichever worker answers /metrics counts the requests of both (they share their numbers once a
+        # second): the totals, exactly, on every scrape.
+        def totals() -> tuple[float, float]:
             m = scrape(base, c)
-            totals.add(
-                sample(m, "wbseller_requests_total", host="common-api", status="200")
-                + sample(m, "wbseller_requests_total", host="common-api", status="429")
+            return (
+                sample(m, "wbseller_requests_total", host="common-api", status="200"),
+                sample(m, "wbseller_requests_total", host="common-api", status="429"),
             )
-            if len(totals) >= 2:
-                break
-    assert 0 < max(totals) < len(statuses), totals
+
+        want = (float(SLOW_BURST), float(len(statuses) - SLOW_BURST))
+        assert wait_for(lambda: totals() == want, 5, 0.1), totals()
+        time.sleep(1.2)  # the other worker's file, written after its last request
+        seen = {totals() for _ in range(30)}  # a new connection each: both workers answer some
+    assert seen == {want}, seen
+    # Both workers answered requests, and their shares add up to the totals.
+    shares = [json.loads(p.read_text()) for p in tmp_path.glob("wbseller-metrics-*/*.json")]
+    assert len(shares) == 2, shares
+    answered = [sum(share["requests"].get("common-api", {}).values()) for share in shares]
+    assert all(n > 0 for n in answered), answered
+    assert sum(answered) == len(statuses)

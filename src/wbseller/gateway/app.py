@@ -34,7 +34,7 @@ from wbseller.errors import (
 )
 from wbseller.gateway.auth import AUTH_FAILURES, MISSING, AuthGuard, SellerCache, TokenCache
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
-from wbseller.gateway.metrics import Stats
+from wbseller.gateway.metrics import Stats, WorkerShare
 from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.table import Method, Table, load_table
 from wbseller.ratelimit import Decision, Limiter, MemoryLimiter, Rate, ceil_seconds
@@ -88,6 +88,7 @@ class Gateway:
             self.limiter = MemoryLimiter(self.clock)
         self._memory = self.limiter if isinstance(self.limiter, MemoryLimiter) else None
         self.stats = Stats()
+        self.worker_share = WorkerShare(settings.metrics_dir) if settings.metrics_dir else None
         self.table = table or load_table(settings.config_file)
         self.tokens = TokenCache(self.accounts, settings.token_cache_size, on_change=self._passes_clear)
         self.auth_guard = AuthGuard(self.table.limits[AUTH_FAILURES])
@@ -125,6 +126,8 @@ class Gateway:
             self._tasks.append(loop.create_task(self.storage.listen(self._on_notify)))
             poll = max(poll, 1.0)
         self._tasks.append(loop.create_task(self._poll_events(poll)))
+        if self.worker_share is not None:
+            self._tasks.append(loop.create_task(self._share_metrics()))
         from wbseller.gateway.extras import build_extras
 
         self.extras, self.extra_paths = build_extras(self)
@@ -137,9 +140,25 @@ class Gateway:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.worker_share is not None:  # the last numbers of this worker stay in the service's counters
+            from wbseller.gateway.metrics import snapshot
+
+            with contextlib.suppress(OSError):
+                self.worker_share.write(snapshot(self))
         if isinstance(self.limiter, RedisLimiter):
             await self.limiter.close()
         await self.storage.close()
+
+    async def _share_metrics(self) -> None:
+        from wbseller.gateway.metrics import snapshot
+
+        assert self.worker_share is not None
+        while True:
+            try:
+                self.worker_share.write(snapshot(self))
+            except OSError:
+                log.warning("cannot write this worker's metrics", exc_info=True)
+            await asyncio.sleep(1.0)
 
     def _on_notify(self) -> None:
         asyncio.get_running_loop().create_task(self._apply_events_logged())

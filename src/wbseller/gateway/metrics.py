@@ -1,11 +1,17 @@
 """Counters for operators, kept as plain dicts on the request path and turned into Prometheus text
-only when `/metrics` is scraped (a prometheus_client label lookup per request would cost more)."""
+only when `/metrics` is scraped (a prometheus_client label lookup per request would cost more).
+
+Under `serve --workers N` a scrape reaches one worker; the workers share their numbers through files
+(`WorkerShare`), so any of them answers for the whole service."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections import Counter
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -31,59 +37,153 @@ class Stats:
         return counts
 
 
-class _GatewayCollector(Collector):
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+def snapshot(gw: Gateway) -> dict[str, Any]:
+    """This process's numbers, as plain data: what `/metrics` shows, and what a worker shares."""
+    from wbseller.ratelimit.redis import RedisLimiter
+
+    stats, limiter = gw.stats, gw.limiter
+    snap: dict[str, Any] = {
+        "requests": {host: {str(k): v for k, v in counts.items()} for host, counts in stats.requests.items()},
+        "limited": dict(stats.limited),
+        "backend_errors": dict(stats.backend_errors),
+        "token_cache": {"hit": gw.tokens.hits, "miss": gw.tokens.misses},
+        "token_cache_size": len(gw.tokens),
+    }
+    if isinstance(limiter, RedisLimiter):
+        snap["backend_errors"]["redis"] = snap["backend_errors"].get("redis", 0) + limiter.failures
+        snap["limiter"] = {
+            "calls": limiter.calls,
+            "batches": limiter.batches,
+            "wait_seconds": limiter.latency_sum,
+            "healthy": limiter.healthy,
+        }
+    return snap
+
+
+def merge(snaps: list[dict[str, Any]], live: list[bool]) -> dict[str, Any]:
+    """The numbers of several workers as one service's: counters summed (a worker that has exited keeps
+    its share: counters never go down), gauges over the workers alive."""
+    out: dict[str, Any] = {
+        "requests": {},
+        "limited": Counter(),
+        "backend_errors": Counter(),
+        "token_cache": Counter(),
+        "token_cache_size": 0,
+    }
+    for snap, alive in zip(snaps, live, strict=True):
+        for host, counts in snap["requests"].items():
+            mine = out["requests"].setdefault(host, Counter())
+            mine.update(counts)
+        out["limited"].update(snap["limited"])
+        out["backend_errors"].update(snap["backend_errors"])
+        out["token_cache"].update(snap["token_cache"])
+        lim = snap.get("limiter")
+        if lim is not None:
+            merged = out.setdefault(
+                "limiter", {"calls": 0, "batches": 0, "wait_seconds": 0.0, "healthy": True}
+            )
+            for name in ("calls", "batches", "wait_seconds"):
+                merged[name] += lim[name]
+            if alive:
+                merged["healthy"] = merged["healthy"] and lim["healthy"]
+        if alive:
+            out["token_cache_size"] += snap["token_cache_size"]
+    return out
+
+
+class WorkerShare:
+    """`serve --workers N`: each worker writes its numbers to a file in a directory all of them know, once
+    a second, so that whichever worker answers `/metrics` shows the whole service."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / f"{os.getpid()}.json"
+
+    def write(self, snap: dict[str, Any]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(snap))
+        tmp.replace(self.path)  # readers see the old file or the new one, never half of one
+
+    def others(self) -> tuple[list[dict[str, Any]], list[bool]]:
+        snaps, live = [], []
+        for path in sorted(self.directory.glob("*.json")):
+            if path == self.path:
+                continue
+            try:
+                snaps.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue  # gone or being replaced this instant: next scrape
+            live.append(_alive(int(path.stem)))
+        return snaps, live
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _Collector(Collector):
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
 
     def collect(self) -> Iterator[Metric]:
-        from wbseller.ratelimit.redis import RedisLimiter
-
-        gw, stats = self.gw, self.gw.stats
+        data = self.data
         requests = CounterMetricFamily(
             "wbseller_requests", "API requests answered", labels=["host", "status"]
         )
-        for host, counts in sorted(stats.requests.items()):
-            for status, n in sorted(counts.items()):
+        for host, counts in sorted(data["requests"].items()):
+            for status, n in sorted(counts.items(), key=lambda kv: int(kv[0])):
                 requests.add_metric([host, str(status)], n)
         yield requests
         limited = CounterMetricFamily("wbseller_ratelimited", "Requests refused with 429", labels=["group"])
-        for group, n in sorted(stats.limited.items()):
+        for group, n in sorted(data["limited"].items()):
             limited.add_metric([group], n)
         yield limited
         cache = CounterMetricFamily(
             "wbseller_token_cache", "Token checks by cache outcome", labels=["outcome"]
         )
-        cache.add_metric(["hit"], gw.tokens.hits)
-        cache.add_metric(["miss"], gw.tokens.misses)
+        cache.add_metric(["hit"], data["token_cache"].get("hit", 0))
+        cache.add_metric(["miss"], data["token_cache"].get("miss", 0))
         yield cache
-        yield GaugeMetricFamily("wbseller_token_cache_size", "Tokens in the cache", value=len(gw.tokens))
-        errors = CounterMetricFamily("wbseller_backend_errors", "Failed backend calls", labels=["backend"])
-        backend = Counter(stats.backend_errors)
-        limiter = gw.limiter
-        if isinstance(limiter, RedisLimiter):
-            backend["redis"] += limiter.failures
+        yield GaugeMetricFamily(
+            "wbseller_token_cache_size", "Tokens in the cache", value=data["token_cache_size"]
+        )
+        lim = data.get("limiter")
+        if lim is not None:
             calls = CounterMetricFamily("wbseller_limiter_calls", "Limiter decisions sent to Redis")
-            calls.add_metric([], limiter.calls)
+            calls.add_metric([], lim["calls"])
             yield calls
-            batches = CounterMetricFamily("wbseller_limiter_batches", "Pipelines sent to Redis")
-            batches.add_metric([], limiter.batches)
+            batches = CounterMetricFamily("wbseller_limiter_batches", "Script calls (batches) sent to Redis")
+            batches.add_metric([], lim["batches"])
             yield batches
             wait = CounterMetricFamily(
                 "wbseller_limiter_wait_seconds", "Seconds spent waiting for Redis, summed over batches"
             )
-            wait.add_metric([], limiter.latency_sum)
+            wait.add_metric([], lim["wait_seconds"])
             yield wait
             yield GaugeMetricFamily(
                 "wbseller_limiter_healthy",
                 "1 when Redis answers, 0 while falling back",
-                value=float(limiter.healthy),
+                value=float(lim["healthy"]),
             )
-        for name, n in sorted(backend.items()):
+        errors = CounterMetricFamily("wbseller_backend_errors", "Failed backend calls", labels=["backend"])
+        for name, n in sorted(data["backend_errors"].items()):
             errors.add_metric([name], n)
         yield errors
 
 
 def render(gw: Gateway) -> bytes:
+    """The Prometheus text of this process, or of every worker when they share their numbers."""
+    snaps, live = [snapshot(gw)], [True]
+    if gw.worker_share is not None:
+        others, alive = gw.worker_share.others()
+        snaps += others
+        live += alive
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_GatewayCollector(gw))
+    registry.register(_Collector(merge(snaps, live)))
     return generate_latest(registry)
