@@ -8,7 +8,8 @@ batch, on a connection of the limiter's own.
 The batch's command is written by hand from pieces encoded once per bucket key and once per rate: the
 request path is hot, and redis-py's generic command packing cost more than everything else a request
 does (measured: ~60% of a Redis-limited /ping). Connections, replies (hiredis), errors and reconnects
-stay redis-py's.
+stay redis-py's. On a Redis Cluster (`cluster=True`) a batch is one script call per seller, made through
+redis-py's cluster client, which routes each by its slot and follows the Cluster's redirections.
 
 If Redis cannot be reached, `fail_open` decides: answer from an in-process limiter (logged and counted)
 or refuse with 503. Redis is tried again after `retry_after` seconds; when it answers, it is used again.
