@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, NamedTuple
 
 from wbseller.accounts import Accounts
@@ -470,9 +470,11 @@ class Gateway:
             self.auth_guard.failed(addr, now)
             raise
 
-    async def _cost(self, costs: Any, status: int, key: str, rate: Any, remaining: int | None) -> int:
+    async def _cost(
+        self, costs: Mapping[int, int], status: int, key: str, rate: Rate, remaining: int | None
+    ) -> int:
         """A response that costs more (409 = 5 in Marketplace) is charged before its headers go out."""
-        cost = costs.get(status) if costs else None
+        cost = costs.get(status)
         if cost is not None and cost > 1:
             return await self.limiter.surcharge(key, rate, cost - 1)
         return remaining or 0
