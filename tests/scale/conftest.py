@@ -15,7 +15,9 @@ import base64
 import contextlib
 import json
 import os
+import random
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -29,7 +31,6 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
 from tests.scale.proxy import TcpProxy
 
 CI = os.environ.get("CI") == "true"
@@ -193,7 +194,11 @@ class RedisClusterNodes:
         if server is None or cli is None:
             unavailable("redis-server and redis-cli (for a Redis Cluster)", FileNotFoundError("redis-server"))
         self.server, self.cli, self.workdir = server, cli, workdir
-        self.ports = [free_port() for _ in range(self.SIZE)]
+        self.ports: list[int] = []
+        while len(self.ports) < self.SIZE:
+            port = _free_cluster_port()
+            if port not in self.ports:
+                self.ports.append(port)
         self.procs: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -249,6 +254,19 @@ class RedisClusterNodes:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too; Redis takes none above 55535."""
+    while True:
+        port = random.randint(20_000, 55_535)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        return port
 
 
 def _cluster_ok(client: redis.Redis) -> bool:

@@ -104,6 +104,31 @@ def test_a_bucket_admits_its_burst_then_refuses(kind: Kind) -> None:
     run(kind, body)
 
 
+def test_admit_the_request_path_s_call_answers_a_bare_remaining_or_the_refusal(kind: Kind) -> None:
+    """`admit` (what the gateway calls) charges like `acquire`: an admitted request is just its remaining;
+    a refusal, and a block, the whole Decision; and strikes made through it block the bucket."""
+
+    async def body(lim: AnyLimiter, clock: OffsetClock) -> None:
+        k = key()
+        answers = [await lim.admit(k, RATE, BLOCK) for _ in range(5)]
+        assert answers == [4, 3, 2, 1, 0]
+        for _ in range(3):
+            refused = await lim.admit(k, RATE, BLOCK)
+            assert isinstance(refused, Decision)
+            assert (refused.allowed, refused.blocked, refused.limit) == (False, False, 5)
+            assert refused.retry_after == pytest.approx(INTERVAL, abs=TOL)
+        blocked = await lim.admit(k, RATE, BLOCK)
+        assert isinstance(blocked, Decision)
+        assert (blocked.allowed, blocked.blocked) == (False, True)
+        assert blocked.retry_after == pytest.approx(100, abs=TOL)
+        clock.advance(101)  # the block is over and the bucket full (memory: a Decision, as it lifts it)
+        after = await lim.admit(k, RATE, BLOCK)
+        assert after == 4 if isinstance(after, int) else (after.allowed, after.remaining) == (True, 4)
+        assert (await lim.acquire(k, RATE)).remaining == 3  # one bucket, whichever call charges it
+
+    run(kind, body)
+
+
 def test_time_refills_the_bucket_one_interval_at_a_time(kind: Kind) -> None:
     async def body(lim: AnyLimiter, clock: OffsetClock) -> None:
         k = key()
