@@ -228,6 +228,11 @@ class WrkRun:
     wrk_cpu_s: float = (
         0.0  # wrk's own CPU time: near one CPU per thread means wrk, not the server, was the limit
     )
+    redis_cpu_s: float | None = None  # redis-server's CPU time over the run (rows d and e)
+
+    @property
+    def redis_us_per_request(self) -> float | None:
+        return None if self.redis_cpu_s is None else self.redis_cpu_s / max(self.requests, 1) * 1e6
 
     @property
     def cpu_us_per_request(self) -> float | None:
@@ -366,7 +371,7 @@ def cpu_seconds(pid: int) -> float | None:
     return total
 
 
-def load_server(label: str, server: Server, script: Path, load: Load) -> WrkRun:
+def load_server(label: str, server: Server, script: Path, load: Load, redis_pid: int | None = None) -> WrkRun:
     """A warm-up run (discarded), then the measured run; any non-2xx answer voids the measurement."""
     url = f"http://{LOOPBACK}:{server.port}/ping"
     print(f"  {label:<22}", end="", flush=True)
@@ -375,10 +380,14 @@ def load_server(label: str, server: Server, script: Path, load: Load) -> WrkRun:
     pid = server.proc.pid if server.proc is not None else -1
     for i, seconds in enumerate(runs):
         cpu_before = cpu_seconds(pid)
+        redis_before = cpu_seconds(redis_pid) if redis_pid else None
         run = wrk(url, script, seconds, load)
         cpu_after = cpu_seconds(pid)
         if cpu_before is not None and cpu_after is not None:
             run.server_cpu_s = cpu_after - cpu_before
+        redis_after = cpu_seconds(redis_pid) if redis_pid else None
+        if redis_before is not None and redis_after is not None:
+            run.redis_cpu_s = redis_after - redis_before
         if run.non_2xx:
             # A refusal (429, 401) is far cheaper than an answer: the numbers would flatter the server.
             raise BenchError(
@@ -414,6 +423,7 @@ class Bench:
         self.load = load
         self.tmp = tmp
         self.redis = redis
+        self.redis_pid = redis_server_pid() if redis else None  # its CPU time is measured too
         keys = [k for k in LABELS if redis or k not in ("d", "e")]
         self.runs: dict[str, list[WrkRun]] = {k: [] for k in keys}
         self.data_dir = tmp / "data"
@@ -472,7 +482,8 @@ class Bench:
             # This first request also puts the token into the server's cache, as in steady use.
             verify(port, auth, ("x-ratelimit-remaining",), label)
             script = write_script(self.tmp / f"{key}.lua", auth)
-            self.runs[key].append(load_server(label, srv, script, self.load))
+            redis_pid = self.redis_pid if config == self.redis_config else None
+            self.runs[key].append(load_server(label, srv, script, self.load, redis_pid))
 
 
 def _median_ratio(pairs: list[tuple[float | None, float | None]]) -> float | None:
@@ -491,6 +502,7 @@ def _run_json(run: WrkRun) -> dict[str, Any]:
         "cpu_us_per_request": run.cpu_us_per_request,
         "server_busy": run.server_busy,
         "wrk_busy": run.wrk_busy,
+        "redis_us_per_request": run.redis_us_per_request,
     }
 
 
@@ -534,6 +546,12 @@ def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, 
             f"on Redis: d/a = {ratio['d']:.3f} (target >= {REDIS_TARGET}: {redis_verdict}); "
             f"2 workers e/a = {ratio['e']:.3f}"
         )
+        redis_us = {k: _median([r.redis_us_per_request for r in runs[k]]) for k in ("d", "e")}
+        if all(v is not None for v in redis_us.values()):
+            print(
+                f"redis-server's own CPU per request (not in the table): d {redis_us['d']:.1f} us,"
+                f" e {redis_us['e']:.1f} us"
+            )
     if any(w >= BUSY_SERVER * load.threads for w in wrk_busy.values()):
         print(
             "note: wrk used about all of its CPU, so it may have been the limit; try --threads 2 or --no-pin"
@@ -595,6 +613,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _terminated(signum: int, frame: FrameType | None) -> None:
     # SIGTERM (e.g. from `make` being stopped) unwinds like Ctrl-C, so the finally blocks stop the servers.
     raise KeyboardInterrupt
+
+
+def redis_server_pid() -> int | None:
+    """redis-server's pid, from INFO, when it runs on this machine (else its CPU time is not measured)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as s:
+            s.sendall(b"INFO server\r\n")
+            data = b""
+            while b"process_id:" not in data or not data.endswith(b"\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    m = re.search(rb"process_id:(\d+)", data)
+    pid = int(m.group(1)) if m else None
+    return pid if pid is not None and Path(f"/proc/{pid}/stat").exists() else None
 
 
 def redis_reachable() -> bool:
