@@ -22,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from wbseller.cli import app
+from wbseller.tokens import KeyRing
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO.parent / "shared" / "wb-openapi" / "specs"
@@ -181,6 +182,18 @@ class Server:
                 await storage.close()
 
         return asyncio.run(main())
+
+    def key_ring(self) -> KeyRing:
+        """The server's own signing keys, read from its database: to forge what only it could sign."""
+
+        async def keys(storage: Any) -> list[tuple[str, bytes, float]]:
+            rows: list[tuple[str, bytes, float]] = await storage.signing_keys()
+            return rows
+
+        ring = KeyRing()
+        for kid, pem, _created in self.run_storage(keys):
+            ring.add(kid, pem, signing=True)
+        return ring
 
 
 @pytest.fixture(scope="session")

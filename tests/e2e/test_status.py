@@ -31,7 +31,7 @@ from tests.conftest import Server, assert_wb_error
 from tests.e2e.plugin_status import CRASH_MARKER
 from wbseller.categories import mask_of
 from wbseller.errors import NOT_FOUND_DETAIL
-from wbseller.tokens import KeyRing, TokenType, payload_for
+from wbseller.tokens import TokenType, payload_for
 
 ORIGIN = "wbseller-gateway"
 SELLER_INFO = "/common-api/api/v1/seller-info"
@@ -189,19 +189,6 @@ def sign_with_new_key(payload: dict[str, Any], kid: str) -> str:
     """`payload` signed ES256 by a P-256 key the server has never seen, under `kid`."""
     key = ec.generate_private_key(ec.SECP256R1())
     return jwt.encode(payload, key, algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
-
-
-def server_key_ring(srv: Server) -> KeyRing:
-    """The server's own signing keys, read from its database: to forge tokens it would sign."""
-
-    async def keys(storage: Any) -> list[tuple[str, bytes, float]]:
-        rows: list[tuple[str, bytes, float]] = await storage.signing_keys()
-        return rows
-
-    ring = KeyRing()
-    for kid, pem, _created in srv.run_storage(keys):
-        ring.add(kid, pem, signing=True)
-    return ring
 
 
 def wait_for_status(fetch: Callable[[], httpx.Response], status: int, seconds: float = 2.0) -> httpx.Response:
@@ -438,7 +425,7 @@ def test_401_read_only_token_on_a_write_method(cfg_server: Server) -> None:
 def test_401_token_without_a_record(server: Server) -> None:
     """Signed with the server's own key, well formed, but never issued: no record in storage."""
     sid = server.seller()
-    ring = server_key_ring(server)
+    ring = server.key_ring()
     payload = payload_for(
         token_id=str(uuid.uuid4()),
         sid=sid,
@@ -455,7 +442,7 @@ def test_401_token_with_unknown_scope_bits(server: Server) -> None:
     """FACTS: our server refuses a token with a bit it never issues (8 and 16 exist on real tokens)."""
     real = server.token(server.seller(), "personal", "content")
     _header, payload = jwt_parts(real)
-    forged = server_key_ring(server).sign({**payload, "s": payload["s"] | 1 << 8})
+    forged = server.key_ring().sign({**payload, "s": payload["s"] | 1 << 8})
     body = token_refused(server.get("/content-api/ping", forged), "token-scope-unknown", forged)
     assert "scope" in body["detail"]
 

@@ -24,7 +24,6 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, Server
-from wbseller.tokens import KeyRing
 
 COMMON = "/common-api"
 PING = f"{COMMON}/ping"
@@ -243,19 +242,6 @@ def jwt_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def token_id(token: str) -> str:
     return str(jwt_parts(token)[1]["id"])
-
-
-def server_key_ring(srv: Server) -> KeyRing:
-    """The server's own signing keys, read from its database: to forge what only it could sign."""
-
-    async def keys(storage: Any) -> list[tuple[str, bytes, float]]:
-        rows: list[tuple[str, bytes, float]] = await storage.signing_keys()
-        return rows
-
-    ring = KeyRing()
-    for kid, pem, _created in srv.run_storage(keys):
-        ring.add(kid, pem, signing=True)
-    return ring
 
 
 def secrets_of(token: str) -> list[str]:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.hardening.conftest import PING, SELLER_INFO, assert_wb_body, server_key_ring, token_id, wait_until
+from tests.hardening.conftest import PING, SELLER_INFO, assert_wb_body, token_id, wait_until
 from wbseller.methods.table import load_table
 
 GROUP = load_table().limits["auth-failures"]
@@ -165,7 +165,7 @@ def test_every_kind_of_failed_authentication_counts(guarded: Server) -> None:
     orphan = srv.token(sid, "base", "content", user=uid)
     srv.cli("user", "delete", uid)
     assert wait_until(lambda: get(srv, orphan, "192.0.2.1").status_code == 403, 5)
-    ring = server_key_ring(srv)
+    ring = srv.key_ring()
     claims = {**_claims(good)}
     kinds = {
         "malformed": "garbage",

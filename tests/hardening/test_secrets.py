@@ -33,7 +33,6 @@ from tests.hardening.conftest import (
     b64url,
     jwt_parts,
     secrets_of,
-    server_key_ring,
     token_id,
     wait_until,
 )
@@ -97,7 +96,7 @@ def make_tokens(srv: Server) -> dict[str, str]:
     uid = srv.cli("user", "create", "--seller", sid, "--name", "Ушедший")
     orphaned = srv.token(sid, "personal", "all", user=uid)
     srv.cli("user", "delete", uid)
-    ring = server_key_ring(srv)
+    ring = srv.key_ring()
     payload = jwt_parts(good)[1]
     head, _, sig = good.split(".")
     return {

@@ -42,7 +42,6 @@ from tests.hardening.conftest import (
     b64url,
     get_raw,
     jwt_parts,
-    server_key_ring,
     token_id,
     unb64,
     wait_until,
@@ -441,7 +440,7 @@ def ctx(lifted_server: Server, jku_listener: socket.socket) -> Ctx:
     srv = lifted_server
     token = srv.token(srv.seller(), "personal", "all")
     other = srv.token(srv.seller(), "base", "content", read_only=True)
-    ring = server_key_ring(srv)
+    ring = srv.key_ring()
     kid = jwt_parts(token)[0]["kid"]
     assert kid in ring
     public = ring._private[kid].public_key()
