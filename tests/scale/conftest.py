@@ -31,6 +31,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import stop_process
 from tests.scale.proxy import TcpProxy
 
 CI = os.environ.get("CI") == "true"
@@ -226,7 +227,7 @@ class RedisClusterNodes:
                 self.procs.append(subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT))
         clients = [redis.Redis(port=p, socket_connect_timeout=0.2, decode_responses=True) for p in self.ports]
         try:
-            assert wait_for(lambda: all(_pings(c) for c in clients), 10, 0.05), self.logs()
+            assert wait_for(lambda: all(redis_pings(c) for c in clients), 10, 0.05), self.logs()
             nodes = [f"127.0.0.1:{p}" for p in self.ports]
             made = subprocess.run(
                 [self.cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
@@ -246,14 +247,7 @@ class RedisClusterNodes:
 
     def stop(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
 
 def _free_cluster_port() -> int:
@@ -276,7 +270,7 @@ def _cluster_ok(client: redis.Redis) -> bool:
     )
 
 
-def _pings(client: redis.Redis) -> bool:
+def redis_pings(client: redis.Redis) -> bool:
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.conftest import Server, assert_wb_error, free_port
+from tests.conftest import Server, assert_wb_error, free_port, stop_process
 from tests.scale.conftest import (
     CONFIG,
     PG_PORT,
@@ -31,6 +31,7 @@ from tests.scale.conftest import (
     SELLER_INFO,
     SLOW_BURST,
     poll,
+    redis_pings,
     redis_url_for,
     sample,
     scrape,
@@ -159,25 +160,12 @@ class PrivateRedis:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         try:
-            assert wait_for(lambda: self._pings(client), 10, 0.05), (self.workdir / "redis.log").read_text()
+            assert wait_for(lambda: redis_pings(client), 10, 0.05), (self.workdir / "redis.log").read_text()
         finally:
             client.close()
 
-    @staticmethod
-    def _pings(client: redis.Redis) -> bool:
-        try:
-            return bool(client.ping())
-        except (redis.RedisError, OSError):
-            return False
-
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture
