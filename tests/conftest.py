@@ -8,6 +8,7 @@ Sellers are cheap: each test makes its own, so buckets never leak between tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -201,11 +202,25 @@ class Server:
         return ring
 
 
+@contextlib.contextmanager
+def serving(factory: pytest.TempPathFactory, name: str, config: str | None = None) -> Iterator[Server]:
+    """A server in a directory of its own (for a module- or session-scoped fixture), stopped after."""
+    base = factory.mktemp(name)
+    cfg = None
+    if config is not None:
+        cfg = base / "config.toml"
+        cfg.write_text(config)
+    srv = Server(base / "data", cfg).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("srv") / "data").start()
-    yield srv
-    srv.stop()
+    with serving(tmp_path_factory, "srv") as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import Server, assert_wb_error
+from tests.conftest import Server, assert_wb_error, serving
 from wbseller.methods.table import load_table
 
 COMMON = "common-api.wildberries.ru"
@@ -35,23 +35,11 @@ PING_BLOCK = load_table().limits["ping"].block
 assert PING_BLOCK is not None
 
 
-def _serve(factory: pytest.TempPathFactory, name: str, config: str | None = None) -> Iterator[Server]:
-    base = factory.mktemp(name)
-    cfg = None
-    if config is not None:
-        cfg = base / "config.toml"
-        cfg.write_text(config)
-    srv = Server(base / "data", cfg).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture(scope="module")
 def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A private server with the built-in table, for tests that move its clock."""
-    yield from _serve(tmp_path_factory, "limits-clocked")
+    with serving(tmp_path_factory, "limits-clocked") as srv:
+        yield srv
 
 
 def remaining(r: httpx.Response) -> int:
@@ -425,7 +413,8 @@ SLOW_CONFLICT_REPLY = "/api/v3/test/slow/conflict-reply"
 
 @pytest.fixture(scope="module")
 def configured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _serve(tmp_path_factory, "limits-configured", CONFIG)
+    with serving(tmp_path_factory, "limits-configured", CONFIG) as srv:
+        yield srv
 
 
 def test_a_config_file_overrides_a_limit(configured: Server) -> None:

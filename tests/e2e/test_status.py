@@ -27,7 +27,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.conftest import Server, assert_wb_error
+from tests.conftest import Server, assert_wb_error, serving
 from tests.e2e.plugin_status import CRASH_MARKER
 from wbseller.categories import mask_of
 from wbseller.errors import NOT_FOUND_DETAIL
@@ -134,12 +134,8 @@ UPLOAD_LIMIT = 256
 @pytest.fixture(scope="module")
 def cfg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for this module with the methods of CONFIG added."""
-    root = tmp_path_factory.mktemp("status")
-    config = root / "status.toml"
-    config.write_text(CONFIG)
-    srv = Server(root / "data", config).start()
-    yield srv
-    srv.stop()
+    with serving(tmp_path_factory, "status", CONFIG) as srv:
+        yield srv
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, Server
+from tests.conftest import REPO, Server, serving
 
 COMMON = "/common-api"
 PING = f"{COMMON}/ping"
@@ -298,9 +298,5 @@ class Counts:
 @pytest.fixture(scope="module")
 def lifted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of this module whose General limits are lifted (the failed-auth limit too)."""
-    root = tmp_path_factory.mktemp("lifted")
-    config = root / "lifted.toml"
-    config.write_text(LIFTED_LIMITS)
-    srv = Server(root / "data", config).start()
-    yield srv
-    srv.stop()
+    with serving(tmp_path_factory, "lifted", LIFTED_LIMITS) as srv:
+        yield srv

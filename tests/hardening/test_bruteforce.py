@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Server
+from tests.conftest import Server, serving
 from tests.hardening.conftest import PING, SELLER_INFO, assert_wb_body, token_id, wait_until
 from wbseller.methods.table import load_table
 
@@ -39,15 +39,11 @@ GOOD = "198.51.100.20"
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module; each test uses addresses of its own (its clock only moves forward)."""
-    root = tmp_path_factory.mktemp("guarded")
-    config = root / "guarded.toml"
-    config.write_text(CONFIG)
-    srv = Server(root / "data", config).start()
-    yield srv
-    http = _HTTP.pop(srv.port, None)
-    if http is not None:
-        http.close()
-    srv.stop()
+    with serving(tmp_path_factory, "guarded", CONFIG) as srv:
+        yield srv
+        http = _HTTP.pop(srv.port, None)
+        if http is not None:
+            http.close()
 
 
 _HTTP: dict[int, httpx.Client] = {}

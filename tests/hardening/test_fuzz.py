@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Server
+from tests.conftest import Server, serving
 from tests.hardening.conftest import (
     PING,
     Counts,
@@ -298,9 +298,8 @@ COUNTS = Counts()
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The built-in limits (the failed-auth limit lifted by tests/conftest.py: the fuzzer is one address)."""
-    srv = Server(tmp_path_factory.mktemp("fuzz") / "data").start()
-    yield srv
-    srv.stop()
+    with serving(tmp_path_factory, "fuzz") as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
