@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -63,7 +63,9 @@ class Server:
 
     # --- process ---
 
-    def start(self) -> Server:
+    log_flags: tuple[str, ...] = ("--no-access-log", "--log-level", "warning")
+
+    def start(self) -> Self:
         args = [
             sys.executable,
             "-m",
@@ -74,9 +76,7 @@ class Server:
             "--data-dir",
             str(self.data_dir),
             "--test-clock",
-            "--no-access-log",
-            "--log-level",
-            "warning",
+            *self.log_flags,
         ]
         args += ["--config", str(self._config_with_defaults())]
         # Only this server's own settings: none leak in from the environment of the test run.

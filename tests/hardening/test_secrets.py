@@ -10,9 +10,6 @@ General method, on several hosts, until the limits answer 429 too.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
-from tests.conftest import REPO, Server
+from tests.conftest import Server
 from tests.hardening.conftest import (
     NEWS,
     PING,
@@ -45,38 +42,7 @@ TAMPERED = b'{"id":"x"}'
 class VerboseServer(Server):
     """`wbseller serve` with the access log on and uvicorn at its most verbose level."""
 
-    def start(self) -> VerboseServer:
-        args = [
-            sys.executable,
-            "-m",
-            "wbseller",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-        ]
-        args += [
-            "--test-clock",
-            "--access-log",
-            "--log-level",
-            "trace",
-            "--config",
-            str(self._config_with_defaults()),
-        ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WBSELLER_")}
-        env["PYTHONPATH"] = f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log
-            try:
-                httpx.get(f"{self.base_url}/ready", timeout=0.5)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise AssertionError(f"server did not start:\n{self.log}")
+    log_flags = ("--access-log", "--log-level", "trace")
 
 
 @pytest.fixture
