@@ -34,7 +34,7 @@ from wbseller.errors import (
 )
 from wbseller.gateway.auth import AUTH_FAILURES, MISSING, AuthGuard, SellerCache, TokenCache
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
-from wbseller.gateway.metrics import Stats, WorkerShare
+from wbseller.gateway.metrics import Stats, WorkerShare, snapshot
 from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.table import Method, Table, load_table
 from wbseller.ratelimit import Decision, Limiter, MemoryLimiter, Rate, ceil_seconds
@@ -141,8 +141,6 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.worker_share is not None:  # the last numbers of this worker stay in the service's counters
-            from wbseller.gateway.metrics import snapshot
-
             with contextlib.suppress(OSError):
                 self.worker_share.write(snapshot(self))
         if isinstance(self.limiter, RedisLimiter):
@@ -150,8 +148,6 @@ class Gateway:
         await self.storage.close()
 
     async def _share_metrics(self) -> None:
-        from wbseller.gateway.metrics import snapshot
-
         assert self.worker_share is not None
         while True:
             try:
@@ -273,28 +269,23 @@ class Gateway:
             rate, key, group = admitted.rate, admitted.key, method.limit
             remaining: int | None = None
             if rate is not None:
-                decision = None
                 if self._memory is not None:  # no await: the in-process store answers at once
-                    remaining = self._memory.admit_now(key, rate, group.block, now)
-                    if remaining < 0:  # refused, or a block that may have ended: the full answer
-                        decision = self._memory.acquire_now(key, rate, 1, group.block)
-                        remaining = decision.remaining
+                    answer = self._memory.admit_now(key, rate, group.block, now)
                 else:
                     answer = await self.limiter.admit(key, rate, group.block)
-                    if isinstance(answer, int):
-                        remaining = answer
-                    else:
-                        decision = answer
-                        remaining = decision.remaining
-                if decision is not None and not decision.allowed:
+                if isinstance(answer, int):  # admitted: its remaining
+                    remaining = answer
+                elif answer.allowed:
+                    remaining = answer.remaining
+                else:
                     self.stats.limited[group.id] += 1
                     detail = f"limited by {group.id}"
-                    if decision.blocked:
+                    if answer.blocked:
                         detail += "; the method is temporarily blocked for automated polling"
                     raise TooManyRequests(
                         detail,
-                        "method-blocked-polling" if decision.blocked else "rate-limited",
-                        headers=_limit_headers(decision),
+                        "method-blocked-polling" if answer.blocked else "rate-limited",
+                        headers=_limit_headers(answer),
                     )
 
             try:

@@ -77,19 +77,18 @@ class MemoryLimiter:
                 self._strikes[key] = (count, since)
         return decision
 
-    def admit_now(self, key: str, rate: Rate, block: Block | None, now: float) -> int:
-        """The request path's fast case: charge 1 at `now` (the request's time on this store's clock)
-        and return the remaining, or -1 without charging when the bucket (or its block) refuses; then
-        `acquire_now` tells why."""
-        if block is not None and key in self._blocked:
-            return -1
+    def admit_now(self, key: str, rate: Rate, block: Block | None, now: float) -> int | Decision:
+        """`admit` without an await, at `now` (the request's time on this store's clock). The fast case,
+        an admitted request, returns just the remaining; anything else is `acquire_now`'s Decision."""
+        if block is not None and key in self._blocked:  # blocked, or a block that may have ended
+            return self.acquire_now(key, rate, 1, block)
         tats = self._tat
         tat = tats.get(key, 0.0)
         interval = rate.interval
         new_tat = (tat if tat > now else now) + interval
         room = rate.tau - (new_tat - now)
-        if room < -EPS:
-            return -1
+        if room < -EPS:  # refused: the whole answer (and a strike, with a block)
+            return self.acquire_now(key, rate, 1, block)
         tats[key] = new_tat
         self._ops += 1
         if self._ops >= self.SWEEP_EVERY:
@@ -101,8 +100,7 @@ class MemoryLimiter:
         return self.acquire_now(key, rate, cost, block)
 
     async def admit(self, key: str, rate: Rate, block: Block | None) -> int | Decision:
-        remaining = self.admit_now(key, rate, block, self.clock.now())
-        return remaining if remaining >= 0 else self.acquire_now(key, rate, 1, block)
+        return self.admit_now(key, rate, block, self.clock.now())
 
     async def surcharge(self, key: str, rate: Rate, extra: int) -> int:
         now = self.clock.now()
