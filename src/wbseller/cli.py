@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import json
 import os
+import re
+import shlex
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -20,16 +24,25 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from wbseller.accounts import AccountError, Accounts, describe_scope, hash_password
 from wbseller.categories import BY_NAME, CATEGORIES, READ_ONLY_MASK, mask_of
+from wbseller.client.cli import print_table
 from wbseller.client.cli import register as register_client_commands
 from wbseller.clock import SystemClock
-from wbseller.config import Settings, default_data_dir
-from wbseller.errors import WBError
+from wbseller.config import Settings, SettingsError, default_data_dir
+from wbseller.errors import ServiceUnavailable, WBError
 from wbseller.storage import NewsItem, NotFoundError, Storage, sqlite_url
-from wbseller.storage.store import prepare_data_dir
+from wbseller.storage.store import (
+    DataDirError,
+    create_postgres_database,
+    describe_url,
+    explain,
+    missing_database,
+    prepare_data_dir,
+    sqlite_exists,
+)
 from wbseller.tokens import TokenError, TokenType, decode_unverified, strip_scheme
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -37,7 +50,7 @@ seller_app = typer.Typer(no_args_is_help=True, help="Sellers (accounts).")
 user_app = typer.Typer(no_args_is_help=True, help="A seller's users.")
 service_app = typer.Typer(no_args_is_help=True, help="The business-solutions catalog.")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens: create, list, revoke, decode.")
-news_app = typer.Typer(no_args_is_help=True, help="Seller-portal news.")
+news_app = typer.Typer(help="Seller-portal news.")  # `news` alone says it needs --from or --from-id
 key_app = typer.Typer(no_args_is_help=True, help="Signing keys.")
 for sub, name in (
     (seller_app, "seller"),
@@ -61,106 +74,318 @@ DataDir = Annotated[
 ]
 
 
-def _storage(data_dir: Path | None) -> Storage:
-    settings = Settings.from_env(data_dir=data_dir)
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="TOML file: [server] settings, methods, limits (default: $WBSELLER_CONFIG)."
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    """One sentence on stderr; the caller raises what this returns."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(
+    data_dir: Path | None = None, config: Path | None = None, test_clock: bool | None = None
+) -> Settings:
+    try:
+        return Settings.from_env(data_dir=data_dir, config_file=config, test_clock=test_clock)
+    except SettingsError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _no_database(settings: Settings) -> str:
+    return (
+        f"no wbseller database in {settings.data_dir.absolute()}: give the server's data directory "
+        "with --data-dir or WBSELLER_DATA_DIR (or WBSELLER_DATABASE_URL for PostgreSQL)"
+    )
+
+
+def _open(settings: Settings, write: bool) -> Storage:
+    """Storage as the settings say. A read-only command (`write=False`) never makes a database."""
     if settings.database_url:
         return Storage(settings.database_url)
-    prepare_data_dir(settings.data_dir)
+    if not write:
+        if not sqlite_exists(settings.data_dir):
+            raise _fail(_no_database(settings))
+        return Storage(sqlite_url(settings.data_dir))
+    try:
+        prepare_data_dir(settings.data_dir)
+    except DataDirError as exc:
+        raise _fail(str(exc)) from None
     return Storage(sqlite_url(settings.data_dir))
 
 
-def _run(data_dir: Path | None, work: Callable[[Accounts], Awaitable[T]]) -> T:
-    """Open storage (migrated), run `work`, close; account errors become a message and exit code 1."""
+_NOT_FOUND = re.compile(r"^(no|no active) (seller|user|service|token|news) ")
+
+
+async def _not_found(storage: Storage, message: str) -> str:
+    """A "no such thing" message, with where we looked (and the sellers there, when they are few)."""
+    if not _NOT_FOUND.match(message):
+        return message
+    message += f" in {describe_url(storage.url)}"
+    if message.startswith("no seller "):
+        sellers = await storage.list_sellers()
+        if not sellers:
+            message += ", which has no sellers"
+        elif len(sellers) <= 5:
+            message += "; its sellers: " + ", ".join(f"{s.sid} ({s.name})" for s in sellers)
+        else:
+            message += f"; `wbseller seller list` shows its {len(sellers)} sellers"
+    return message
+
+
+def _run(
+    data_dir: Path | None,
+    work: Callable[[Accounts], Awaitable[T]],
+    *,
+    write: bool = True,
+    settings: Settings | None = None,
+) -> T:
+    """Open storage (migrated), run `work`, close; every refusal becomes one sentence and exit code 1."""
+    settings = settings or _settings(data_dir)
+    storage = _open(settings, write)
 
     async def main() -> T:
-        storage = _storage(data_dir)
         try:
             await storage.migrate()
-            accounts = Accounts(storage, SystemClock())
-            return await work(accounts)
+            try:
+                return await work(Accounts(storage, SystemClock()))
+            except (AccountError, NotFoundError) as exc:
+                raise AccountError(await _not_found(storage, str(exc))) from None
         finally:
             await storage.close()
 
     try:
         return asyncio.run(main())
-    except (AccountError, NotFoundError, ValueError, WBError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    except ServiceUnavailable as exc:
+        raise _fail(explain(storage.url, exc)) from None
+    except (AccountError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    except WBError as exc:
+        raise _fail(exc.detail) from None
+    except OSError as exc:  # the lock file beside a SQLite database, say
+        raise _fail(f"cannot use {describe_url(storage.url)}: {exc.strerror or exc}") from None
 
 
 def _ts(value: float | None) -> str:
+    """A time as RFC 3339 in UTC (`2026-12-02T06:08:01Z`), in tables and JSON alike; "" for none."""
     if value is None:
-        return "—"
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return ""
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 # --- serve -------------------------------------------------------------------------------------
 
 
+def _check_port(host: str, port: int) -> None:
+    """Before anything is printed or made: the address can be listened on (uvicorn binds the same way)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise _fail(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise _fail(
+                    f"port {port} is in use on {host}; stop what listens there or pick --port"
+                ) from None
+            raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _redis_shown(url: str) -> str:
+    """A Redis URL without its password."""
+    return re.sub(r"^([a-z+]+://)([^:@/]*):[^@/]*@", lambda m: m[1] + (f"{m[2]}@" if m[2] else ""), url)
+
+
+def _check_redis(settings: Settings) -> str | None:
+    """Connect to Redis once before serving. A URL that is not one: refuse. Redis away or refusing
+    (a db number it does not have): a warning when limits fail open, a refusal when they fail closed.
+    Returns the warning, if any."""
+    import redis.asyncio as aioredis
+
+    url = settings.redis_url
+    assert url is not None
+    shown = _redis_shown(url)
+    client: Any
+    try:
+        if settings.redis_cluster:
+            client = aioredis.RedisCluster.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        else:
+            client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    except (ValueError, TypeError) as exc:
+        raise _fail(f"the Redis URL {shown!r} is not usable: {exc}", 2) from None
+
+    async def ping() -> None:
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(ping())
+        return None
+    except aioredis.ResponseError as exc:
+        problem = f"Redis at {shown} refuses: {exc}"
+    except Exception as exc:  # connection refused, timeout, cluster errors: all say "away"
+        problem = f"Redis at {shown} does not answer ({' '.join(str(exc).split()) or type(exc).__name__})"
+    if not settings.limiter_fail_open:
+        raise _fail(f"{problem}; not starting, since limits fail closed (WBSELLER_LIMITER_FAIL_OPEN=0)")
+    return (
+        f"{problem}; limits fail open: each process keeps its own buckets until Redis answers "
+        "(WBSELLER_LIMITER_FAIL_OPEN=0 to refuse to start instead)"
+    )
+
+
+def _this_command() -> str:
+    """How to run this same `wbseller` from any directory: `wbseller` when that is the one on the
+    PATH, else its absolute path (a virtualenv that is not active: `make run`)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "wbseller":  # python -m wbseller
+        return f"{shlex.quote(sys.executable)} -m wbseller"
+    here = os.path.abspath(argv0)
+    on_path = shutil.which("wbseller")
+    if on_path is not None and os.path.abspath(on_path) == here:
+        return "wbseller"
+    return shlex.quote(here)
+
+
+def _same_storage(settings: Settings) -> tuple[list[str], str]:
+    """What a shell needs to reach the storage this server uses: lines to run first, and options."""
+    if not settings.database_url:
+        return [], f" --data-dir {shlex.quote(str(settings.data_dir.absolute()))}"
+    if os.environ.get("WBSELLER_DATABASE_URL"):
+        from sqlalchemy.engine import make_url
+
+        u = make_url(os.environ["WBSELLER_DATABASE_URL"])  # as the user spelled it
+        shown = u.set(password=None).render_as_string(hide_password=False)
+        note = "   # and PGPASSWORD: the password is not printed" if u.password else ""
+        return [f"export WBSELLER_DATABASE_URL={shlex.quote(shown)}{note}"], ""
+    assert settings.config_file is not None  # database_url came from the config file's [server]
+    return [f"export WBSELLER_CONFIG={shlex.quote(str(settings.config_file.absolute()))}"], ""
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     data_dir: DataDir = None,
     config: Annotated[
         Path | None, typer.Option(help="TOML file: [server] settings, methods, limits.")
     ] = None,
     workers: Annotated[
-        int, typer.Option(help="Worker processes (more than 1 wants Redis for shared limits).")
+        int, typer.Option(help="Worker processes (more than 1 wants Redis for shared limits).", min=1)
     ] = 1,
     test_clock: Annotated[
-        bool, typer.Option(help="Allow POST /_wbseller/clock to move time (tests).")
+        bool, typer.Option(help="Allow POST /_wbseller/clock to move time (tests; docs/testclock.md).")
     ] = False,
     access_log: Annotated[bool, typer.Option(help="Log every request (method, path, status).")] = True,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Run every WB API host in this process (SQLite and in-process limits unless told otherwise)."""
+    _check_port(host, port)  # before saying or making anything
+    settings = _settings(data_dir, config, test_clock or None)
+    redis_warning = _check_redis(settings) if settings.redis_url else None
+    if not settings.database_url:
+        try:
+            prepare_data_dir(settings.data_dir)
+        except DataDirError as exc:
+            raise _fail(str(exc)) from None
+
     import uvicorn
 
     from wbseller.gateway import Gateway
     from wbseller.gateway.protocol import WBHttpToolsProtocol
+    from wbseller.methods.table import TableError
 
-    settings = Settings.from_env(data_dir=data_dir, config_file=config, test_clock=test_clock or None)
-    gateway = Gateway(settings)  # loads the method table now: a bad config file fails before listening
+    try:
+        gateway = Gateway(settings)  # loads the method table now: a bad config file fails before listening
+    except (TableError, ValueError, DataDirError) as exc:
+        raise _fail(str(exc)) from None
+    created: list[str] = []
 
     async def prepare() -> tuple[list[Any], Any]:
         # Migrate and make the first key once, before any worker starts.
-        await gateway.storage.migrate()
-        await gateway.accounts.load_keys()
-        await gateway.accounts.ensure_demo()
-        sellers = await gateway.storage.list_sellers()
-        owner = await gateway.storage.owner_of(sellers[0].sid) if sellers else None
-        await gateway.storage.close()
+        try:
+            try:
+                await gateway.storage.migrate()
+            except ServiceUnavailable as exc:
+                if missing_database(exc) is None:
+                    raise
+                # A fresh PostgreSQL without our database: the server may make it.
+                created.append(await create_postgres_database(gateway.storage.url))
+                await gateway.storage.migrate()
+            await gateway.accounts.load_keys()
+            await gateway.accounts.ensure_demo()
+            sellers = await gateway.storage.list_sellers()
+            owner = await gateway.storage.owner_of(sellers[0].sid) if sellers else None
+        finally:
+            await gateway.storage.close()
         return sellers, owner
 
     try:
         sellers, owner = asyncio.run(prepare())
+    except ServiceUnavailable as exc:
+        raise _fail(explain(gateway.storage.url, exc)) from None
     except WBError as exc:
-        err.print(f"[red]error:[/red] {exc.detail}")
-        raise typer.Exit(1) from None
+        raise _fail(exc.detail) from None
+    except OSError as exc:
+        raise _fail(f"cannot use {describe_url(gateway.storage.url)}: {exc.strerror or exc}") from None
+    except Exception as exc:  # e.g. asyncpg refusing CREATE DATABASE: one sentence
+        raise _fail(f"{describe_url(gateway.storage.url)}: {' '.join(str(exc).split())}") from None
     base = f"http://{host}:{port}"
-    storage = "PostgreSQL" if settings.database_url else f"SQLite in {settings.data_dir}"
-    limiter = "Redis" if settings.redis_url else "in-process"
-    err.print(
-        f"[bold]wbseller[/bold] listening on {base} (storage: {storage}; limits: {limiter}; workers: {workers})"
+    storage = (
+        describe_url(gateway.storage.url).replace("the ", "", 1)
+        if settings.database_url
+        else f"SQLite in {settings.data_dir.absolute()}"
     )
+    limiter = f"Redis at {_redis_shown(settings.redis_url)}" if settings.redis_url else "in-process"
+    for name in created:
+        err.print(f"created the PostgreSQL database {escape(name)!r}", highlight=False)
+    err.print(
+        f"[bold]wbseller[/bold] listening on {base} "
+        f"(storage: {escape(storage)}; limits: {escape(limiter)}; workers: {workers})",
+        highlight=False,
+    )
+    if redis_warning is not None:
+        err.print(f"[yellow]warning:[/yellow] {escape(redis_warning)}", highlight=False)
     if workers > 1 and not settings.redis_url:
         err.print("[yellow]warning:[/yellow] without Redis each worker keeps its own buckets")
     err.print(f"  any host by path prefix: {base}/content-api/ping, {base}/common-api/api/v1/seller-info")
     err.print(f"  or by name: http://content-api.localhost:{port}/ping ;  docs: {base}/docs")
     if sellers:
         sid = sellers[0].sid
-        dd = f" --data-dir {data_dir}" if data_dir else ""
-        err.print("  get a token for the first seller:")
+        exe = _this_command()
+        first, dd = _same_storage(settings)
+        err.print("  get a token for the first seller (in another shell, as printed):", highlight=False)
+        for line in first:
+            err.print(f"    {escape(line)}", highlight=False)
         err.print(
-            f"    TOKEN=$(wbseller token create{dd} --seller {sid} --type personal --categories all "
-            "--accept-liability)"
+            escape(
+                f"    TOKEN=$({exe} token create{dd} --seller {sid} --type personal --categories all "
+                "--accept-liability)"
+            ),
+            highlight=False,
         )
-        err.print(f'    curl -H "Authorization: $TOKEN" {base}/ping')
+        err.print(f'    curl -H "Authorization: $TOKEN" {base}/ping', highlight=False)
         err.print(f"  the seller's account pages: {base}/seller/ (or http://seller.localhost:{port}/)")
         if owner is not None and owner.login is None:
             err.print("  sign in there after giving the owner a login and password (read from stdin):")
-            err.print(f"    echo 'a long passphrase' | wbseller user password{dd} {owner.id} --login owner")
+            err.print(
+                escape(f"    echo 'a long passphrase' | {exe} user password{dd} {owner.id} --login owner"),
+                highlight=False,
+            )
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -185,16 +410,26 @@ def serve(
 
 # --- sellers and users -------------------------------------------------------------------------
 
+TIN = re.compile(r"\d{10}|\d{12}")
+
 
 @seller_app.command("create")
 def seller_create(
     name: Annotated[str, typer.Option(help="Seller's name, e.g. 'ИП Иванов И. И.'.")],
-    tin: Annotated[str, typer.Option(help="TIN (ИНН).")] = "",
+    tin: Annotated[str, typer.Option(help="TIN (ИНН): 10 digits (a company) or 12 (a person).")] = "",
     trade_mark: Annotated[str, typer.Option(help="Trade mark.")] = "",
     owner: Annotated[str, typer.Option(help="Name of the owner user made with the seller.")] = "Owner",
     data_dir: DataDir = None,
 ) -> None:
-    """Create a seller and its owner user; prints the seller id (sid)."""
+    """Create a seller and its owner user; prints the seller id (sid). `user list --seller SID`
+    shows the owner's user id."""
+    name, tin, trade_mark, owner = name.strip(), tin.strip(), trade_mark.strip(), owner.strip()
+    if not name:
+        raise _fail("give the seller a name (--name)", 2)
+    if tin and not TIN.fullmatch(tin):
+        raise _fail(f"a TIN is 10 digits (a company) or 12 (a person), not {tin!r}", 2)
+    if not owner:
+        raise _fail("give the owner a name (--owner), or leave the default", 2)
 
     async def work(a: Accounts) -> str:
         seller, _ = await a.storage.create_seller(name, tin, trade_mark, a.clock.now(), owner)
@@ -208,18 +443,43 @@ def seller_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False, data_dir: DataDir = None
 ) -> None:
     """List sellers."""
-    sellers = _run(data_dir, lambda a: a.storage.list_sellers())
+    sellers = _run(data_dir, lambda a: a.storage.list_sellers(), write=False)
     if as_json:
-        rows = [
-            {"sid": s.sid, "oid": s.oid, "name": s.name, "tin": s.tin, "tradeMark": s.trade_mark}
-            for s in sellers
-        ]
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(
+            [
+                {
+                    "sid": s.sid,
+                    "oid": s.oid,
+                    "name": s.name,
+                    "tin": s.tin,
+                    "tradeMark": s.trade_mark,
+                    "created": _ts(s.created),
+                }
+                for s in sellers
+            ]
+        )
         return
-    table = Table("sid", "oid", "name", "tin", "trade mark")
-    for s in sellers:
-        table.add_row(s.sid, str(s.oid), s.name, s.tin, s.trade_mark)
-    out.print(table)
+    print_table(
+        ("sid", "oid", "name", "tin", "trade mark", "created"),
+        [(s.sid, s.oid, s.name, s.tin, s.trade_mark, _ts(s.created)) for s in sellers],
+    )
+
+
+KNOWN_SUBSCRIPTIONS = ("jam",)  # WB's "Jam"; a deployment's table may name more
+
+
+def _method_table(settings: Settings) -> Any:
+    from wbseller.methods.table import TableError, load_table
+
+    try:
+        return load_table(settings.config_file, handlers=False)
+    except TableError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _check_name(kind: str, name: str, valid: set[str], option: str) -> None:
+    if name not in valid:
+        raise _fail(f"unknown {kind} {name!r} for {option}; valid: {', '.join(sorted(valid))}", 2)
 
 
 @seller_app.command("subscribe")
@@ -228,9 +488,21 @@ def seller_subscribe(
     name: Annotated[str, typer.Option(help="Subscription, e.g. jam.")] = "jam",
     off: Annotated[bool, typer.Option(help="Remove it instead.")] = False,
     data_dir: DataDir = None,
+    config: ConfigFile = None,
 ) -> None:
     """Give a seller a subscription (methods marked with it answer 403 without)."""
-    _run(data_dir, lambda a: a.storage.set_subscription(seller, name, not off, a.clock.now()))
+    settings = _settings(data_dir, config)
+    table = _method_table(settings)
+    valid = set(KNOWN_SUBSCRIPTIONS) | {m.subscription for m in table.methods if m.subscription}
+
+    async def work(a: Accounts) -> None:
+        state = await a.storage.seller_state(seller)
+        if state is None:
+            raise AccountError(f"no seller {seller}")
+        _check_name("subscription", name, valid | (set(state.subscriptions) if off else set()), "--name")
+        await a.storage.set_subscription(seller, name, not off, a.clock.now())
+
+    _run(data_dir, work, settings=settings)
 
 
 @seller_app.command("block")
@@ -239,9 +511,20 @@ def seller_block(
     method: Annotated[str, typer.Option(help="Method id from the method table, e.g. news.")],
     off: Annotated[bool, typer.Option(help="Unblock instead.")] = False,
     data_dir: DataDir = None,
+    config: ConfigFile = None,
 ) -> None:
     """Block a method for a seller (it answers 403)."""
-    _run(data_dir, lambda a: a.storage.set_block(seller, method, not off, a.clock.now()))
+    settings = _settings(data_dir, config)
+    valid = {m.id for m in _method_table(settings).methods}
+
+    async def work(a: Accounts) -> None:
+        state = await a.storage.seller_state(seller)
+        if state is None:
+            raise AccountError(f"no seller {seller}")
+        _check_name("method", method, valid | (set(state.blocked) if off else set()), "--method")
+        await a.storage.set_block(seller, method, not off, a.clock.now())
+
+    _run(data_dir, work, settings=settings)
 
 
 @user_app.command("create")
@@ -256,13 +539,51 @@ def user_create(
 ) -> None:
     """Add a user to a seller (or an operator); prints the user id."""
     if role not in ("user", "owner", "operator"):
-        err.print("[red]error:[/red] role must be user, owner or operator")
-        raise typer.Exit(2)
+        raise _fail(f"unknown role {role!r}; valid: user, owner, operator", 2)
     if role != "operator" and not seller:
-        err.print("[red]error:[/red] --seller is required (but for --role operator)")
-        raise typer.Exit(2)
-    user = _run(data_dir, lambda a: a.storage.create_user(seller, name, role, a.clock.now(), login))
+        raise _fail("--seller is required (but for --role operator)", 2)
+    if not name.strip():
+        raise _fail("give the user a name (--name)", 2)
+    user = _run(data_dir, lambda a: a.storage.create_user(seller, name.strip(), role, a.clock.now(), login))
     print(user.id)
+
+
+@user_app.command("list")
+def user_list(
+    seller: Annotated[str | None, typer.Option(help="Seller id: its users (the owner among them).")] = None,
+    operators: Annotated[bool, typer.Option("--operators", help="List the operators instead.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List a seller's users (or the operators): id, role, name, login, deleted or not."""
+    if (seller is None) == (not operators):
+        raise _fail("give --seller SID or --operators", 2)
+
+    async def work(a: Accounts) -> list[Any]:
+        if seller is not None:
+            await a.storage.get_seller(seller)
+        return await a.storage.list_users(seller)
+
+    users = _run(data_dir, work, write=False)
+    rows = [
+        {
+            "id": u.id,
+            "role": u.role,
+            "name": u.name,
+            "login": u.login,
+            "seller": u.sid,
+            "created": _ts(u.created),
+            "deleted": _ts(u.deleted) or None,
+        }
+        for u in users
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    print_table(
+        ("id", "role", "name", "login", "created", "deleted"),
+        [(r["id"], r["role"], r["name"], r["login"] or "", r["created"], r["deleted"] or "") for r in rows],
+    )
 
 
 @user_app.command("password")
@@ -274,8 +595,7 @@ def user_password(
     """Set a user's password for the account pages, read from stdin (never an argument)."""
     password = "" if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     if len(password) < 8:
-        err.print("[red]error:[/red] give a password of 8 or more characters on stdin")
-        raise typer.Exit(2)
+        raise _fail("give a password of 8 or more characters on stdin", 2)
     _run(data_dir, lambda a: a.storage.set_password(uid, hash_password(password), login))
 
 
@@ -287,17 +607,37 @@ def user_delete(uid: int, data_dir: DataDir = None) -> None:
 
 # --- services ----------------------------------------------------------------------------------
 
+# A test token works only on sandbox hosts: only the categories that have one can ever use it.
+SANDBOX_MASK = sum(c.mask for c in CATEGORIES if c.bit is not None and c.sandbox)
 
-def _categories(value: str) -> int:
+
+def _categories(value: str, type: TokenType | None = None) -> int:
     names = [c.strip() for c in value.split(",") if c.strip()]
     try:
-        return mask_of(names)
+        mask = mask_of(names)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise _fail(str(exc), 2) from None
+    if not mask:
+        raise _fail("choose at least one category (or all)", 2)
+    if type is TokenType.TEST:
+        if "all" in names:
+            return SANDBOX_MASK  # all that a test token can use
+        outside = [c.name for c in CATEGORIES if c.bit is not None and mask & c.mask and not c.sandbox]
+        if outside:
+            inside = ", ".join(c.name for c in CATEGORIES if c.bit is not None and c.sandbox)
+            raise _fail(
+                f"a test token works only on sandbox hosts, and {', '.join(outside)} has none; "
+                f"choose from {inside} (or all)",
+                2,
+            )
+    return mask
 
 
-CATEGORY_HELP = "Comma-separated: " + ",".join(c.name for c in CATEGORIES if c.bit is not None) + " or all."
+CATEGORY_HELP = (
+    "Comma-separated: "
+    + ",".join(c.name for c in CATEGORIES if c.bit is not None)
+    + " or all (for a test token: those with a sandbox)."
+)
 
 
 @service_app.command("create")
@@ -308,18 +648,41 @@ def service_create(
     data_dir: DataDir = None,
 ) -> None:
     """Add a service to the business-solutions catalog; prints its id."""
+    if not name.strip():
+        raise _fail("give the service a name (--name)", 2)
     scope = _categories(categories) | (READ_ONLY_MASK if read_only else 0)
-    service = _run(data_dir, lambda a: a.storage.create_service(name, scope, a.clock.now()))
+    service = _run(data_dir, lambda a: a.storage.create_service(name.strip(), scope, a.clock.now()))
     print(service.id)
 
 
+def _category_names(scope: int) -> list[str]:
+    return [c for c in BY_NAME if BY_NAME[c].bit is not None and scope & BY_NAME[c].mask]
+
+
 @service_app.command("list")
-def service_list(data_dir: DataDir = None) -> None:
+def service_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False, data_dir: DataDir = None
+) -> None:
     """List the catalog's services."""
-    table = Table("id", "name", "categories (access)")
-    for s in _run(data_dir, lambda a: a.storage.list_services()):
-        table.add_row(str(s.id), s.name, describe_scope(s.scope))
-    out.print(table)
+    services = _run(data_dir, lambda a: a.storage.list_services(), write=False)
+    if as_json:
+        _print_json(
+            [
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "categories": _category_names(s.scope),
+                    "readOnly": bool(s.scope & READ_ONLY_MASK),
+                    "created": _ts(s.created),
+                }
+                for s in services
+            ]
+        )
+        return
+    print_table(
+        ("id", "name", "categories (access)", "created"),
+        [(s.id, s.name, describe_scope(s.scope), _ts(s.created)) for s in services],
+    )
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -343,14 +706,12 @@ def token_create(
     """Create a token and print it alone on stdout. It is shown once and stored never."""
     if type is TokenType.SERVICE:
         if categories or read_only:
-            err.print("[red]error:[/red] a service token takes its categories and access from the service")
-            raise typer.Exit(2)
+            raise _fail("a service token takes its categories and access from the service", 2)
         scope = 0
     else:
         if not categories:
-            err.print("[red]error:[/red] --categories is required (e.g. content,marketplace or all)")
-            raise typer.Exit(2)
-        scope = _categories(categories)
+            raise _fail("--categories is required (e.g. content,marketplace or all)", 2)
+        scope = _categories(categories, type)
 
     async def work(a: Accounts) -> str:
         await a.load_keys()
@@ -370,6 +731,17 @@ def token_create(
     print(_run(data_dir, work))
 
 
+def _state(r: Any, deleted: set[int], now: float) -> str:
+    """A token's state as the server sees it: revoked, user deleted, expired or active."""
+    if r.revoked is not None:
+        return "revoked"
+    if r.uid in deleted:
+        return "user deleted"
+    if r.expires <= now:
+        return "expired"
+    return "active"
+
+
 @token_app.command("list")
 def token_list(
     seller: Annotated[str, typer.Option(help="Seller id.")],
@@ -377,32 +749,45 @@ def token_list(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """List a seller's tokens: metadata only, never the tokens."""
-    records = _run(data_dir, lambda a: a.storage.list_tokens(seller, include_revoked=all_))
+    """List a seller's tokens: metadata and state (active, user deleted, expired; revoked with --all),
+    never the tokens."""
+
+    async def work(a: Accounts) -> tuple[list[Any], set[int]]:
+        await a.storage.get_seller(seller)
+        users = await a.storage.list_users(seller)
+        tokens = await a.storage.list_tokens(seller, include_revoked=all_)
+        return tokens, {u.id for u in users if u.deleted is not None}
+
+    records, deleted = _run(data_dir, work, write=False)
+    now = SystemClock().now()
     if as_json:
-        print(json.dumps([_token_json(r) for r in records], ensure_ascii=False, indent=2))
+        _print_json([_token_json(r, _state(r, deleted, now)) for r in records])
         return
-    table = Table("id", "type", "name", "categories (access)", "created", "expires", "revoked", "comment")
-    for r in records:
-        table.add_row(
-            r.id,
-            r.type,
-            r.name,
-            describe_scope(r.scope),
-            _ts(r.created),
-            _ts(r.expires),
-            _ts(r.revoked),
-            r.comment,
-        )
-    out.print(table)
+    print_table(
+        ("id", "type", "state", "name", "categories (access)", "created", "expires", "revoked", "comment"),
+        [
+            (
+                r.id,
+                r.type,
+                _state(r, deleted, now),
+                r.name,
+                describe_scope(r.scope),
+                _ts(r.created),
+                _ts(r.expires),
+                _ts(r.revoked),
+                r.comment,
+            )
+            for r in records
+        ],
+    )
 
 
-def _token_json(r: Any) -> dict[str, Any]:
+def _token_json(r: Any, state: str) -> dict[str, Any]:
     return {
         "id": r.id,
         "type": r.type,
         "name": r.name,
-        "categories": [c for c in BY_NAME if BY_NAME[c].bit is not None and r.scope & BY_NAME[c].mask],
+        "categories": _category_names(r.scope),
         "readOnly": bool(r.scope & READ_ONLY_MASK),
         "comment": r.comment,
         "userId": r.uid,
@@ -410,6 +795,8 @@ def _token_json(r: Any) -> dict[str, Any]:
         "created": _ts(r.created),
         "expires": _ts(r.expires),
         "revoked": r.revoked is not None,
+        "revokedAt": _ts(r.revoked) or None,
+        "state": state,
     }
 
 
@@ -425,56 +812,66 @@ def token_decode(
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Decode a token from stdin or WB_API_TOKEN: type, categories, access, seller, expiry, valid or why not."""
+    """Decode a token from stdin or WB_API_TOKEN: type, categories, access, seller, expiry, valid or why
+    not (checked against the data directory's keys and tokens; nothing is created)."""
     if stray:  # caught here so that the usage error does not print the token back
-        err.print("[red]error:[/red] give the token on stdin or in WB_API_TOKEN, never as an argument")
-        raise typer.Exit(2)
+        raise _fail("give the token on stdin or in WB_API_TOKEN, never as an argument", 2)
     raw = os.environ.get("WB_API_TOKEN") or ("" if sys.stdin.isatty() else sys.stdin.read())
     token = strip_scheme(raw)
     if not token:
-        err.print("[red]error:[/red] give the token on stdin or in WB_API_TOKEN")
-        raise typer.Exit(2)
+        raise _fail("give the token on stdin or in WB_API_TOKEN", 2)
     now = SystemClock().now()
     try:
         decoded = decode_unverified(token, now)
     except TokenError as exc:
-        err.print(f"[red]not a WB token:[/red] {exc.why}")
+        err.print(f"[red]not a WB token:[/red] {escape(exc.why)}", highlight=False)
         raise typer.Exit(1) from None
     c = decoded.claims
+    settings = _settings(data_dir)
 
     async def verify(a: Accounts) -> str | None:
+        where = describe_url(a.storage.url)
         await a.load_keys(create=False)
         try:
             claims = a.keys.verify(token, now)
         except TokenError as exc:
+            if exc.code == "token-kid-unknown":
+                return f"unknown signing key {c.kid!r}: not one of the keys in {where}"
             return exc.why
         status = await a.storage.token_status(claims.id)
         if status is None:
-            return "not issued by this server"
+            return f"not issued by this server (no token {claims.id} in {where})"
         if status.revoked:
             return "token is revoked"
         if status.user_deleted:
             return "the user who created it has been deleted"
         return None
 
-    why = _run(data_dir, verify)
-    info = {
+    if settings.database_url or sqlite_exists(settings.data_dir):
+        why = _run(data_dir, verify, write=False, settings=settings)
+    else:
+        why = f"not checked: {_no_database(settings)}"
+    info: dict[str, Any] = {
         "type": c.type.value,
         "categories": c.categories,
         "access": "read only" if c.read_only else "read and write",
         "seller": c.sid,
         "tokenId": c.id,
-        "expires": c.expires.isoformat(),
+        "serviceId": c.service_id,
+        "userId": c.uid,
+        "expires": c.expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "daysLeft": round(decoded.days_left, 1),
         "unknownBits": decoded.unknown_bits,
         "valid": why is None,
         "reason": why,
     }
     if as_json:
-        print(json.dumps(info, ensure_ascii=False, indent=2))
+        _print_json(info)
     else:
         for k, v in info.items():
-            shown = (", ".join(c.categories) or "—") if k == "categories" else v
+            if v is None:
+                continue  # no reason when valid, no service id but for a service token
+            shown = (", ".join(str(x) for x in v) or "—") if isinstance(v, list) else v
             print(f"{k}: {shown}")
     if why is not None:
         raise typer.Exit(1)
@@ -495,28 +892,42 @@ def key_rotate(data_dir: DataDir = None) -> None:
 
 
 @key_app.command("list")
-def key_list(data_dir: DataDir = None) -> None:
-    """List signing key ids (never the keys)."""
-    for kid, _pem, created in _run(data_dir, lambda a: a.storage.signing_keys()):
-        print(f"{kid}\t{_ts(created)}")
+def key_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False, data_dir: DataDir = None
+) -> None:
+    """List signing key ids (never the keys), oldest first: `kid<TAB>created`, and `<TAB>signing` on
+    the one that signs new tokens (the newest)."""
+    keys = _run(data_dir, lambda a: a.storage.signing_keys(), write=False)
+    signing = keys[-1][0] if keys else None  # Accounts.load_keys: the newest signs
+    if as_json:
+        _print_json([{"kid": k, "created": _ts(t), "signing": k == signing} for k, _pem, t in keys])
+        return
+    for kid, _pem, created in keys:
+        print(f"{kid}\t{_ts(created)}" + ("\tsigning" if kid == signing else ""))
 
 
 # --- news --------------------------------------------------------------------------------------
+
+DATE_EXAMPLE = "ISO 8601, e.g. 2025-02-05T14:10:35+03:00 (Moscow time if no zone)"
+
+
+def _date(value: str) -> float:
+    """ISO 8601 -> epoch seconds (Moscow time if no zone); ValueError otherwise."""
+    dt = datetime.fromisoformat(value)
+    if dt.tzinfo is None:
+        from wbseller.methods.general import MSK
+
+        dt = dt.replace(tzinfo=MSK)
+    return dt.timestamp()
 
 
 def _parse_date(value: str | None) -> float:
     if not value:
         return SystemClock().now()
     try:
-        dt = datetime.fromisoformat(value)
+        return _date(value)
     except ValueError:
-        err.print(f"[red]error:[/red] bad date {value!r}; use ISO 8601, e.g. 2025-02-05T14:10:35+03:00")
-        raise typer.Exit(2) from None
-    if dt.tzinfo is None:
-        from wbseller.methods.general import MSK
-
-        dt = dt.replace(tzinfo=MSK)
-    return dt.timestamp()
+        raise _fail(f"bad date {value!r}; use {DATE_EXAMPLE}", 2) from None
 
 
 @news_app.command("add")
@@ -530,11 +941,72 @@ def news_add(
     data_dir: DataDir = None,
 ) -> None:
     """Publish a news item; prints its id."""
+    if not header.strip():
+        raise _fail("a news item needs a header (--header)", 2)
+    if not content.strip():
+        raise _fail("a news item needs a text (--content)", 2)
+    types = [" ".join(t.split()) for t in type or []]
+    if any(not t for t in types):
+        raise _fail("a news type (--type) needs a name", 2)
     when = _parse_date(date)
-    ids = _run(
-        data_dir, lambda a: a.storage.add_news([(header, content, when, list(type or []))], a.clock.now())
-    )
+    ids = _run(data_dir, lambda a: a.storage.add_news([(header, content, when, types)], a.clock.now()))
     print(ids[0])
+
+
+class _Bad(ValueError):
+    pass
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _field(item: dict[str, Any], name: str, expected: str, where: str) -> Any:
+    if name not in item:
+        raise _Bad(f'{where} has no "{name}" (expected {expected})')
+    return item[name]
+
+
+def _whole(value: Any, name: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise _Bad(f'{where}: "{name}" must be a positive whole number, not {_shown(value)}')
+    return value
+
+
+def _text(value: Any, name: str, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Bad(f'{where}: "{name}" must be a non-empty string, not {_shown(value)}')
+    return value
+
+
+def _news_item(i: int, it: Any) -> NewsItem:
+    where = f"item {i}"
+    if not isinstance(it, dict):
+        raise _Bad(f"{where} is {_shown(it)}, not an object with id, header, content, date and types")
+    if isinstance(it.get("id"), int) and not isinstance(it.get("id"), bool):
+        where += f" (id {it['id']})"
+    nid = _whole(_field(it, "id", "a positive whole number", where), "id", where)
+    header = _text(_field(it, "header", "a non-empty string", where), "header", where)
+    content = _text(_field(it, "content", "a non-empty string", where), "content", where)
+    raw_date = _field(it, "date", DATE_EXAMPLE, where)
+    try:
+        if not isinstance(raw_date, str):
+            raise ValueError
+        when = _date(raw_date)
+    except ValueError:
+        raise _Bad(f'{where}: "date" must be {DATE_EXAMPLE}, not {_shown(raw_date)}') from None
+    raw_types = it.get("types", [])
+    if not isinstance(raw_types, list):
+        raise _Bad(f'{where}: "types" must be a list of {{"id", "name"}} objects, not {_shown(raw_types)}')
+    types: list[tuple[int, str]] = []
+    for j, t in enumerate(raw_types):
+        at = f"{where}, types[{j}]"
+        if not isinstance(t, dict):
+            raise _Bad(f'{at} is {_shown(t)}, not an object with "id" and "name"')
+        tid = _whole(_field(t, "id", "a positive whole number", at), "id", at)
+        types.append((tid, _text(_field(t, "name", "a non-empty string", at), "name", at)))
+    return NewsItem(nid, header, content, when, types)
 
 
 @news_app.command("import")
@@ -542,23 +1014,26 @@ def news_import(file: Path, data_dir: DataDir = None) -> None:
     """Import news from a JSON file: a list of the API's `data` items (or {"data": [...]}), all or none."""
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] cannot read {file}: {exc}")
-        raise typer.Exit(2) from None
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror or exc}", 2) from None
+    except UnicodeDecodeError:
+        raise _fail(f"cannot read {file}: it is not UTF-8 text", 2) from None
+    except ValueError as exc:
+        raise _fail(f"{file} is not JSON: {exc}", 2) from None
     items_raw = doc.get("data") if isinstance(doc, dict) else doc
     if not isinstance(items_raw, list):
-        err.print('[red]error:[/red] expected a list of news items or {"data": [...]}')
-        raise typer.Exit(2)
+        raise _fail(f'{file}: expected a list of news items or {{"data": [...]}}', 2)
     items: list[NewsItem] = []
-    for i, it in enumerate(items_raw):
-        try:
-            types = [(int(t["id"]), str(t["name"])) for t in it.get("types", [])]
-            items.append(
-                NewsItem(int(it["id"]), str(it["header"]), str(it["content"]), _parse_date(it["date"]), types)
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            err.print(f"[red]error:[/red] item {i}: {exc!r}")
-            raise typer.Exit(2) from None
+    first: dict[int, int] = {}
+    try:
+        for i, it in enumerate(items_raw):
+            item = _news_item(i, it)
+            if item.id in first:
+                raise _Bad(f"item {i}: id {item.id} is also item {first[item.id]}'s")
+            first[item.id] = i
+            items.append(item)
+    except _Bad as exc:
+        raise _fail(f"{file}: {exc}; nothing was imported", 2) from None
     ids = _run(data_dir, lambda a: a.storage.add_news(items, a.clock.now()))
     print(f"imported {len(ids)} news")
 
@@ -567,6 +1042,9 @@ register_client_commands(app)
 
 
 def main() -> None:
+    if not sys.stdout.isatty() and not os.environ.get("COLUMNS"):
+        # In a pipe, rich (and so --help) would wrap and cut at 80 columns: give it room.
+        os.environ["COLUMNS"] = "200"
     app()
 
 

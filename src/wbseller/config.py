@@ -14,6 +14,35 @@ from pathlib import Path
 from typing import Any
 
 
+class SettingsError(ValueError):
+    """A setting that cannot be used (a config file that is missing or not TOML, a database URL of
+    another kind): one sentence that names it."""
+
+
+# The database URLs we accept: PostgreSQL (spelled as tools and cloud providers spell it, or with
+# SQLAlchemy's driver name) means asyncpg; SQLite means aiosqlite.
+DATABASE_SCHEMES = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+def normalize_database_url(url: str) -> str:
+    """`postgresql://...` or `postgres://...` -> `postgresql+asyncpg://...`; SettingsError otherwise."""
+    scheme, sep, rest = url.partition("://")
+    driver = DATABASE_SCHEMES.get(scheme.lower()) if sep else None
+    if driver is None:
+        accepted = ", ".join(f"{s}://" for s in DATABASE_SCHEMES)
+        shown = f"{scheme}://" if sep else repr(url[:40])
+        raise SettingsError(
+            f"the database URL {shown}... is not one we can use; accepted schemes: {accepted}"
+        )
+    return f"{driver}://{rest}"
+
+
 def default_data_dir() -> Path:
     env = os.environ.get("WBSELLER_DATA_DIR")
     if env:
@@ -45,9 +74,8 @@ class Settings:
         env = os.environ
         config_file = config_file or (Path(env["WBSELLER_CONFIG"]) if env.get("WBSELLER_CONFIG") else None)
         server: dict[str, Any] = {}
-        if config_file is not None and config_file.exists():
-            with config_file.open("rb") as f:
-                server = tomllib.load(f).get("server", {})
+        if config_file is not None:
+            server = _server_table(config_file)
 
         def pick(name: str) -> Any:
             value = env.get(f"WBSELLER_{name.upper()}")
@@ -57,7 +85,7 @@ class Settings:
         cluster = pick("redis_cluster")
         return cls(
             data_dir=data_dir or (Path(server["data_dir"]) if "data_dir" in server else default_data_dir()),
-            database_url=pick("database_url"),
+            database_url=normalize_database_url(url) if (url := pick("database_url")) else None,
             redis_url=pick("redis_url"),
             redis_cluster=_truthy(cluster) if cluster is not None else False,
             limiter_fail_open=_truthy(fail_open) if fail_open is not None else True,
@@ -85,6 +113,22 @@ class Settings:
             if value:
                 env[name] = value
         return env
+
+
+def _server_table(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path}: no such file") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid TOML: {exc}") from None
+    server = doc.get("server", {})
+    if not isinstance(server, dict):
+        raise SettingsError(f"config file {path}: [server] must be a table")
+    return server
 
 
 def _truthy(value: Any) -> bool:

@@ -30,11 +30,11 @@ def run(app: typer.Typer, token: str | None, *args: str, base_url: str | None = 
 
 
 def test_seller_info_json_and_table(app: typer.Typer, server: Server) -> None:
-    sid = server.seller(name="ИП Консольный", tin="5001", trade_mark="CLI Store")
+    sid = server.seller(name="ИП Консольный", tin="5001000001", trade_mark="CLI Store")
     token = server.token(sid, "personal", "content")
     code, out, _ = run(app, token, "seller-info", "--json", "--base-url", server.base_url)
     assert code == 0
-    assert json.loads(out) == {"name": "ИП Консольный", "sid": sid, "tin": "5001", "tradeMark": "CLI Store"}
+    assert json.loads(out) == {"name": "ИП Консольный", "sid": sid, "tin": "5001000001", "tradeMark": "CLI Store"}
     code, out, _ = run(app, token, "seller-info", base_url=server.base_url)  # WB_API_BASE_URL
     assert code == 0 and "CLI Store" in out and "ИП Консольный" in out
 

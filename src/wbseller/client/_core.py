@@ -266,8 +266,9 @@ class Core:
                 failures += 1
                 wait = self.retry.after_failure(method.http, failures)
                 if wait is None:
+                    # The URL actually contacted: with base_url, not the WB host it stands for.
                     raise ConnectionFailed(
-                        f"{method.http} {host.name}{method.path}: {type(outcome).__name__}: {outcome}"
+                        f"{method.http} {url}: {type(outcome).__name__}: {outcome}"
                     ) from outcome
                 yield self._wait(wait, "retry", method.id)
                 continue

@@ -2,27 +2,33 @@
 
 The token comes from WB_API_TOKEN only (an argument would end up in shell history and `ps`).
 `--base-url` (or WB_API_BASE_URL) sends every category to one wbseller server. Output is a table for
-people and, with `--json`, JSON for scripts; long loops show progress on stderr. Exit codes: 0 ok,
-1 the API refused or failed, 2 a usage or token problem (nothing was sent).
+people (tab-separated columns in a pipe, never cut) and, with `--json`, JSON for scripts; long
+loops show progress on stderr (in a pipe, one line per pause). Exit codes: 0 ok, 1 the API refused or
+failed, 2 a usage or token problem (nothing was sent).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
+from types import TracebackType
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from wbseller.client._core import TOKEN_ENV, Wait
 from wbseller.client._sync import Client
-from wbseller.client.exceptions import NotAllowed, TokenError, WBAPIError, WBClientError
+from wbseller.client.exceptions import NotAllowed, RateLimited, TokenError, WBAPIError, WBClientError
 from wbseller.client.models import NewsItem, Ping
 
 BASE_URL_ENV = "WB_API_BASE_URL"
@@ -53,13 +59,79 @@ def _describe(exc: WBClientError) -> str:
         extra = ", ".join(
             f"{k} {v}" for k, v in (("code", exc.code), ("request id", exc.request_id)) if v is not None
         )
-        return f"{exc}" + (f" ({extra})" if extra else "")
+        text = f"{exc}" + (f" ({extra})" if extra else "")
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            text += f"; try again in {math.ceil(exc.retry_after)} s"
+        return text
     return str(exc)
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[object]], *, header: bool = True) -> None:
+    """A table on stdout: drawn on a terminal; in a pipe, tab-separated columns (a header line first),
+    never cut, so that `cut -f1` gives whole ids."""
+    cells = [["" if c is None else str(c) for c in row] for row in rows]
+    if sys.stdout.isatty():
+        table = Table(*columns, show_header=header)
+        for row in cells:
+            table.add_row(*(Text(c) for c in row))  # a value is never markup
+        Console().print(table)
+        return
+    lines = ([list(columns)] if header else []) + cells
+    for row in lines:
+        print("\t".join(" ".join(c.split()) for c in row))
+
+
+_REASONS = {"throttle": "pacing to the limit", "rate-limited": "the server answered 429", "retry": "retrying"}
+
+
+class _Progress:
+    """Progress on stderr: a spinner on a terminal; in a pipe, one line for each pause (and nothing else)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.live: Progress | None = None
+        if sys.stderr.isatty():
+            self.live = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.task = self.live.add_task(what, total=None)
+
+    def __enter__(self) -> _Progress:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.live is not None:
+            self.live.__exit__(et, exc, tb)
+
+    def show(self, text: str) -> None:
+        if self.live is not None:
+            self.live.update(self.task, description=text)
+
+    def wait(self, wait: Wait, doing: str) -> None:
+        line = (
+            f"{doing}: waiting {wait.seconds:.1f} s ({_REASONS.get(wait.reason, wait.reason)}, {wait.limit})"
+        )
+        if self.live is not None:
+            self.live.update(self.task, description=line)
+        else:
+            _err().print(line, markup=False, highlight=False)
 
 
 @contextmanager
 def _client(base_url: str | None, on_wait: Callable[[Wait], None] | None = None) -> Iterator[Client]:
     """A client from WB_API_TOKEN; client errors become a message on stderr and an exit code."""
+    if not os.environ.get(TOKEN_ENV, "").strip():
+        raise _fail(
+            f"no token: set {TOKEN_ENV} to a WB API token, e.g. export {TOKEN_ENV}=$(wbseller token create ...)",
+            2,
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -83,12 +155,6 @@ def _print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
 
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), console=Console(stderr=True), transient=True
-    )
-
-
 # --- ping ----------------------------------------------------------------------------------------
 
 
@@ -105,18 +171,19 @@ def ping(
     if all_ and category is not None:
         raise _fail("give a category or --all, not both", 2)
     results: dict[str, Ping | WBClientError] = {}
-    with _client(base_url) as client:
+    progress = _Progress("ping")
+    doing = ["ping"]
+    with _client(base_url, on_wait=lambda wait: progress.wait(wait, doing[0])) as client:
         if all_:
             names = client.categories
-            with _progress() as progress:
-                task = progress.add_task("ping", total=len(names))
+            with progress:
                 for name in names:
-                    progress.update(task, description=f"ping {name}")
+                    doing[0] = f"ping {name}"
+                    progress.show(doing[0])
                     try:
                         results[name] = client.ping(name)
                     except WBClientError as exc:
                         results[name] = exc
-                    progress.advance(task)
         else:
             names = client.categories
             name = category or ("common" if "common" in names else names[0] if names else "common")
@@ -134,13 +201,15 @@ def ping(
         ]
         _print_json(rows if all_ else rows[0])
     else:
-        table = Table("category", "host", "status", "server time")
-        for name, r in results.items():
-            if isinstance(r, Ping):
-                table.add_row(name, r.host, r.status, r.ts.isoformat(sep=" "))
-            else:
-                table.add_row(name, "", "[red]failed[/red]", _describe(r))
-        Console().print(table)
+        print_table(
+            ("category", "host", "status", "server time"),
+            [
+                (name, r.host, r.status, r.ts.isoformat())
+                if isinstance(r, Ping)
+                else (name, "", "failed", _describe(r))
+                for name, r in results.items()
+            ],
+        )
     if failed:
         raise typer.Exit(1)
 
@@ -157,38 +226,33 @@ def _parse_day(value: str | None) -> date | None:
         raise _fail(f"bad date {value!r}; use YYYY-MM-DD, e.g. 2025-02-06", 2) from None
 
 
+NEEDS_FROM = "give --from DATE or --from-id N (or both)"
+
+
 def _news(from_: str | None, from_id: int | None, all_: bool, base_url: str | None, as_json: bool) -> None:
     day = _parse_day(from_)
     if day is None and from_id is None:
-        raise _fail("give --from DATE or --from-id N (or both)", 2)
+        raise _fail(NEEDS_FROM, 2)
     items: list[NewsItem] = []
-    with _progress() as progress:
-        task = progress.add_task("news", total=None)
+    with _Progress("news") as progress:
 
         def waiting(wait: Wait) -> None:
-            progress.update(
-                task, description=f"{len(items)} news; waiting {wait.seconds:.0f} s ({wait.reason})"
-            )
+            progress.wait(wait, f"{len(items)} news")
 
         with _client(base_url, on_wait=waiting) as client:
             if all_:
                 for item in client.iter_news(from_=day, from_id=from_id):
                     items.append(item)
-                    progress.update(task, description=f"{len(items)} news")
+                    progress.show(f"{len(items)} news")
             else:
                 items = client.news(from_=day, from_id=from_id)
     if as_json:
         _print_json({"data": [n.to_json() for n in items]})
         return
-    table = Table("id", "date", "types", "header")
-    for n in items:
-        table.add_row(
-            str(n.id),
-            n.date.isoformat(sep=" ", timespec="minutes"),
-            ", ".join(t.name for t in n.types),
-            n.header,
-        )
-    Console().print(table)
+    print_table(
+        ("id", "date", "types", "header"),
+        [(n.id, n.date.isoformat(), ", ".join(t.name for t in n.types), n.header) for n in items],
+    )
 
 
 FromDate = Annotated[str | None, typer.Option("--from", help="From this date (YYYY-MM-DD, Moscow).")]
@@ -217,6 +281,10 @@ def news_group(
 ) -> None:
     """Seller-portal news: read them from the API (`news --from DATE | --from-id N`), or manage the server's."""
     if ctx.invoked_subcommand is None:
+        if from_ is None and from_id is None:
+            commands = ", ".join(f"`news {name}`" for name in sorted(getattr(ctx.command, "commands", {})))
+            also = f" ({commands} manage the server's news)" if commands else ""
+            raise _fail(f"{NEEDS_FROM} to read news from the API{also}", 2)
         _news(from_, from_id, all_, base_url, as_json)
 
 
@@ -230,15 +298,11 @@ def seller_info(base_url: BaseUrl = None, as_json: AsJson = False) -> None:
     if as_json:
         _print_json(info.to_json())
         return
-    table = Table("field", "value", show_header=False)
-    for label, value in (
-        ("name", info.name),
-        ("sid", info.sid),
-        ("tin", info.tin),
-        ("trade mark", info.trade_mark),
-    ):
-        table.add_row(label, value)
-    Console().print(table)
+    print_table(
+        ("field", "value"),
+        [("name", info.name), ("sid", info.sid), ("tin", info.tin), ("trade mark", info.trade_mark)],
+        header=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -255,4 +319,4 @@ def register(app: typer.Typer) -> None:
         group.typer_instance.callback(invoke_without_command=True)(news_group)
 
 
-__all__ = ["register"]
+__all__ = ["print_table", "register"]

@@ -21,6 +21,7 @@ from sqlalchemy import and_, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from wbseller.config import normalize_database_url
 from wbseller.errors import ServiceUnavailable
 from wbseller.storage import schema as t
 
@@ -114,18 +115,111 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / 'wbseller.db'}"
 
 
+class DataDirError(OSError):
+    """The data directory cannot be made or used; the message names it and says why."""
+
+
+def sqlite_path(data_dir: Path) -> Path:
+    return data_dir / "wbseller.db"
+
+
+def sqlite_exists(data_dir: Path) -> bool:
+    """Whether a SQLite database was made in `data_dir` (an empty file left by a failed start is none)."""
+    try:
+        return sqlite_path(data_dir).stat().st_size > 0
+    except OSError:
+        return False
+
+
 def prepare_data_dir(data_dir: Path) -> None:
-    """The data directory and database file, readable by their owner only (they hold the signing keys)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    data_dir.chmod(0o700)
-    db = data_dir / "wbseller.db"
-    if not db.exists():
-        db.touch(mode=0o600)
-    db.chmod(0o600)
+    """The data directory and database file, readable by their owner only (they hold the signing keys).
+    DataDirError, naming the directory, when it cannot be made or written."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.chmod(0o700)
+        db = sqlite_path(data_dir)
+        if not db.exists():
+            db.touch(mode=0o600)
+        db.chmod(0o600)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(data_dir) else ""
+        raise DataDirError(f"cannot use the data directory {data_dir}: {why}{where}") from None
+    if not os.access(data_dir, os.W_OK | os.X_OK) or not os.access(db, os.R_OK | os.W_OK):
+        raise DataDirError(f"cannot use the data directory {data_dir}: it is not writable")
+
+
+def describe_url(url: str) -> str:
+    """Where a database URL points, for people: never the password."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.drivername.startswith("sqlite"):
+        return f"the SQLite database {u.database}"
+    port = f":{u.port}" if u.port else ""
+    user = f" as {u.username}" if u.username else ""
+    return f"the PostgreSQL database {u.database!r} on {u.host or 'localhost'}{port}{user}"
+
+
+def missing_database(exc: BaseException | None) -> str | None:
+    """The name of the PostgreSQL database that does not exist, if that is why `exc` happened."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if type(exc).__name__ == "InvalidCatalogNameError":
+            text = str(exc)
+            start, end = text.find('"'), text.rfind('"')
+            return text[start + 1 : end] if 0 <= start < end else text
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def explain(url: str, exc: BaseException) -> str:
+    """One sentence on why storage at `url` failed (for the CLI and start-up; never sent over HTTP)."""
+    where = describe_url(url)
+    name = missing_database(exc)
+    if name is not None:
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+        opts = " ".join(
+            f"{flag} {value}"
+            for flag, value in (("-h", u.host), ("-p", u.port), ("-U", u.username))
+            if value is not None
+        )
+        return (
+            f"{where} does not exist; create it with `createdb {opts} {name}`".replace("  ", " ")
+            + " (or start `wbseller serve` once, which creates it)"
+        )
+    cause = exc.__cause__ or exc.__context__ or exc
+    while isinstance(cause, DBAPIError) and cause.orig is not None:
+        cause = cause.orig
+    why = " ".join(str(cause).split()) or type(cause).__name__
+    return f"storage is unavailable: {where} did not answer ({why})"
+
+
+async def create_postgres_database(url: str) -> str:
+    """Create the database a PostgreSQL URL names (connected to the `postgres` database); returns
+    its name. Another process creating it at the same moment is fine."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    name = u.database or "postgres"
+    dsn = u.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        quoted = '"' + name.replace('"', '""') + '"'
+        with contextlib.suppress(asyncpg.exceptions.DuplicateDatabaseError):
+            await conn.execute(f"CREATE DATABASE {quoted}")
+    finally:
+        await conn.close()
+    return name
 
 
 class Storage:
     def __init__(self, url: str) -> None:
+        url = normalize_database_url(url)  # postgresql:// and postgres:// mean asyncpg
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.is_postgres = url.startswith("postgresql")
@@ -311,11 +405,11 @@ class Storage:
             return None
         return _user(row), row.password_hash
 
-    async def list_users(self, sid: str) -> list[User]:
+    async def list_users(self, sid: str | None) -> list[User]:
+        """A seller's users, or (sid None) the operators."""
+        where = t.users.c.sid.is_(None) if sid is None else t.users.c.sid == sid
         async with self._begin() as conn:
-            rows = (
-                await conn.execute(select(t.users).where(t.users.c.sid == sid).order_by(t.users.c.id))
-            ).all()
+            rows = (await conn.execute(select(t.users).where(where).order_by(t.users.c.id))).all()
         return [_user(r) for r in rows]
 
     async def get_user(self, uid: int) -> User:
