@@ -1,5 +1,6 @@
-"""The soak test's server: `wbseller serve` as the CLI runs it (uvicorn, uvloop, httptools, one worker),
-with two test-only differences that the CLI has no flag for:
+"""The soak test's server: `wbseller serve --no-access-log` as the CLI runs it (uvicorn, uvloop, one
+worker, and the CLI's HTTP protocol: httptools with the WB body for parser refusals and the head limit,
+gateway/protocol.py), with two test-only differences that the CLI has no flag for:
 
 - the token cache is small (`--token-cache`), so that a soak with more tokens than that keeps evicting
   and re-verifying them, as a big deployment does at 100,000 tokens;
@@ -20,6 +21,7 @@ import uvicorn
 
 from wbseller.config import Settings
 from wbseller.gateway import Gateway
+from wbseller.gateway.protocol import WBHttpToolsProtocol
 from wbseller.ratelimit import MemoryLimiter
 
 
@@ -66,7 +68,7 @@ def main() -> None:
         host="127.0.0.1",
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=WBHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         log_level="warning",
