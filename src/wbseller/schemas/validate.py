@@ -8,9 +8,11 @@ section's 50 definitions, 0.2 ms with only the referenced ones, so a `Validator`
 the referenced definitions only, and equal schemas share one compiled validator.
 
 Formats: 2020-12 treats `format` as an annotation; here date-time, date and uuid (and the other standard
-formats jsonschema-rs knows) are asserted by default, since every documented example passes with them
-(media-level examples, the `example`s inside schemas and parameter examples alike; measured with
-/tmp/formats.py, see tests/schemas/test_documents.py). Non-standard names (uint64, int64, binary, "UUID", ...)
+formats jsonschema-rs knows) are asserted by default, since the documents' own examples pass with them:
+measured, 1,512 of 1,520 media-level examples pass with or without formats (the 8 others fail on `oneOf`
+alone; 3 of those pass once the discriminator mapping is kept, see `convert`), and so do all 2,145
+`example`s inside schemas (94 of them date, date-time or uuid) and all 29 parameter examples
+(tests/schemas/test_documents.py keeps this true). Non-standard names (uint64, int64, binary, "UUID", ...)
 are ignored. `Validator(..., formats=False)` turns the assertion off, for inputs the documents' prose
 allows to be looser than their format (e.g. `dateFrom` query strings that may be plain dates).
 
@@ -40,6 +42,7 @@ class SchemaViolation(ValueError):
 
 
 # One compiled validator per distinct (schema, formats): the same 401/429 bodies recur in every operation.
+# Unbounded on purpose: the documents hold a fixed, finite set of schemas.
 _COMPILED: dict[tuple[str, bool], jsonschema_rs.Validator] = {}
 
 
