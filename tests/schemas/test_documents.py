@@ -124,6 +124,8 @@ def test_property_and_parameter_examples_pass_with_formats(file: str) -> None:
     doc, found = documents()[file], []
     for name, schema in doc.get("components", {}).get("schemas", {}).items():
         found += _schema_examples(file, schema, name)
+    for m in media_of(file):  # schemas written inline in bodies and responses
+        found += _schema_examples(file, m.schema, m.id)
     for path, item in doc["paths"].items():
         for verb, op in item.items():
             if verb not in VERBS:
