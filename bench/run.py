@@ -1,16 +1,25 @@
-"""`make bench`: requests/s of wbseller's authenticated, rate-limited GET /ping against a bare ASGI app.
+"""`make bench`: requests/s of wbseller's authenticated, rate-limited GET /ping against a bare ASGI app,
+and of its refusals against the same bare app.
 
-Three servers, one after the other, each uvicorn + httptools + uvloop, one worker, no access log:
+Servers one after the other, each uvicorn + httptools + uvloop, one worker, no access log:
   (a) bench/bare_app.py         the baseline: the ceiling of uvicorn on this machine
   (b) `wbseller serve`          GET /ping with a personal token (cached) and the ping limit raised
   (c) bench/starlette_app.py    a plain Starlette JSON endpoint, for reference
-wrk loads each (a warm-up run, then the measured runs); the result is the ratio b/a, target >= 0.8.
-It is a measurement: the exit code is 0 whatever the ratio, non-zero only when something failed to run.
+  (d), (e)                      as (b) with its limits on Redis; one worker, two workers
+  (f), (g), (h)                 (b)'s server refusing: 401 without a token, 401 for a revoked token
+                                (its refusal cached), 404 for an unknown path with a good token
+  (i) `wbseller serve`          the built-in table (ping: 3 per 30 s): 429 for an empty bucket
+  (j) `wbseller serve`          as (b) with its default logging (the access log on)
+wrk loads each (a warm-up run, then the measured runs); the results are ratios to (a): b/a target >= 0.8,
+each refusal >= 0.8, and j/b >= 0.9. `--only a,b,f` runs a subset.
+It is a measurement: the exit code is 0 whatever the ratios, non-zero only when something failed to run
+or a row's check failed (a refusal row got a status other than the one it measures).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import http.client
 import json
@@ -44,6 +53,11 @@ CLI_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 BUSY_LOAD = 0.7  # 1-minute load average above which a 2-CPU machine is not ours alone
 BUSY_SERVER = 0.9  # a saturated server uses about all of its CPU
+REFUSAL_TARGET = 0.8  # each refusal row against (a), like (b)
+ACCESS_LOG_TARGET = 0.9  # (j) against (b): the default logging costs at most 10 %
+ERROR_KEYS = {"title", "detail", "code", "requestId", "origin", "status", "statusText", "timestamp"}
+UNKNOWN_PATH = "/api/v1/no-such-method"  # on content-api: no route, so 404 (a good token is sent)
+DRAIN = 20  # requests at most to empty (i)'s bucket (the built-in ping burst is 3)
 
 # Over the built-in table: the ping limit (3 per 30 s) would refuse nearly every request under load.
 CONFIG = """\
@@ -54,6 +68,10 @@ rates.all = { period = 1, limit = 1000000000, burst = 1000000000 }
 
 class BenchError(Exception):
     """Something failed to run: the measurement is void."""
+
+
+class RowError(BenchError):
+    """One row's check failed (e.g. a refusal row got another status): that row is void, the others stand."""
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -198,8 +216,8 @@ def uvicorn_cmd(app: str, port: int, lifespan: str, pin: Pinning) -> list[str]:
     ]
 
 
-def wbseller_cli(args: list[str], data_dir: Path) -> str:
-    """Run a `wbseller` command on the bench data directory; its stdout, stripped."""
+def wbseller_cli(args: list[str], data_dir: Path, quiet: bool = False) -> str:
+    """Run a `wbseller` command on the bench data directory; its stdout, stripped (`quiet`: may be empty)."""
     cmd = [sys.executable, "-m", "wbseller", *args, "--data-dir", str(data_dir)]
     try:
         done = subprocess.run(
@@ -207,7 +225,7 @@ def wbseller_cli(args: list[str], data_dir: Path) -> str:
         )
     except subprocess.TimeoutExpired:
         raise BenchError(f"`wbseller {args[0]} {args[1]}` took over {CLI_TIMEOUT:.0f} s") from None
-    if done.returncode != 0 or not done.stdout.strip():
+    if done.returncode != 0 or not (quiet or done.stdout.strip()):
         raise BenchError(f"`wbseller {args[0]} {args[1]}` failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout.strip()
 
@@ -229,6 +247,9 @@ class WrkRun:
         0.0  # wrk's own CPU time: near one CPU per thread means wrk, not the server, was the limit
     )
     redis_cpu_s: float | None = None  # redis-server's CPU time over the run (rows d and e)
+    # Refusal rows: responses whose status was not the one measured, by status (from the script's done()).
+    unexpected: int | None = None
+    unexpected_statuses: dict[str, int] | None = None
 
     @property
     def redis_us_per_request(self) -> float | None:
@@ -265,6 +286,7 @@ def parse_wrk(out: str) -> WrkRun:
         latency["avg"] = float(avg[1]) * _UNITS[avg[2]]
     for pct, value, unit in re.findall(r"^\s+(50|75|90|99)%\s+" + _TIME, out, re.M):
         latency[f"p{pct}"] = float(value) * _UNITS[unit]
+    unexpected = re.search(r"^Unexpected statuses: (\d+)$", out, re.M)
     return WrkRun(
         rps=float(rps[1]),
         requests=int(total[1]),
@@ -276,6 +298,10 @@ def parse_wrk(out: str) -> WrkRun:
         if errors
         else {},
         latency_ms=latency,
+        unexpected=int(unexpected[1]) if unexpected else None,
+        unexpected_statuses={s: int(n) for s, n in re.findall(r"^  status (\d+): (\d+)$", out, re.M)}
+        if unexpected
+        else None,
     )
 
 
@@ -289,9 +315,44 @@ class Load:
     pin: Pinning
 
 
-def write_script(path: Path, headers: dict[str, str]) -> Path:
-    # Headers from a script, not -H: the token stays out of `ps`. No response() hook: it would slow wrk.
+# A refusal row counts every response whose status is not the one it measures: wrk's "Non-2xx" count
+# cannot tell a 401 from a 429. Each thread counts in its own Lua state; done() adds them up.
+EXPECT_LUA = """\
+local expected = %d
+unexpected = 0
+others = {}
+function response(status, headers, body)
+  if status ~= expected then
+    unexpected = unexpected + 1
+    others[status] = (others[status] or 0) + 1
+  end
+end
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function done(summary, latency, requests)
+  local n, seen = 0, {}
+  for _, t in ipairs(threads) do
+    n = n + t:get("unexpected")
+    for status, count in pairs(t:get("others")) do
+      seen[status] = (seen[status] or 0) + count
+    end
+  end
+  io.write(string.format("Unexpected statuses: %%d\\n", n))
+  for status, count in pairs(seen) do
+    io.write(string.format("  status %%d: %%d\\n", status, count))
+  end
+end
+"""
+
+
+def write_script(path: Path, headers: dict[str, str], expect: int | None = None) -> Path:
+    # Headers from a script, not -H: the token stays out of `ps`. The rows that measure a 200 have no
+    # response() hook (it would slow wrk; wrk counts non-2xx itself); a refusal row has one (EXPECT_LUA).
     lines = [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    if expect is not None:
+        lines.append(EXPECT_LUA % expect)
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -343,6 +404,32 @@ def verify(
         raise BenchError(f"{label}: unexpected body {body[:300]!r}")
 
 
+def verify_refusal(port: int, path: str, headers: dict[str, str], status: int, label: str) -> str:
+    """One request before the load: it must be the refusal we mean to measure, with WB's error body
+    (its eight fields, `status` the status, `requestId` the X-Request-Id header). Its `code`."""
+    try:
+        got, head, body = fetch(port, path, headers)
+    except (OSError, http.client.HTTPException) as exc:
+        raise RowError(f"{label}: GET {path} failed: {exc}") from None
+    if got != status:
+        raise RowError(f"{label}: GET {path} answered {got}, not {status}: {body[:300]!r}")
+    if head.get("content-type") != "application/problem+json":
+        raise RowError(f"{label}: content-type {head.get('content-type')!r}, not WB's error body")
+    try:
+        problem = json.loads(body)
+    except ValueError:
+        raise RowError(f"{label}: the body is not JSON: {body[:300]!r}") from None
+    if not isinstance(problem, dict) or set(problem) != ERROR_KEYS:
+        raise RowError(f"{label}: not WB's error body (fields {sorted(problem)}): {body[:300]!r}")
+    if problem["status"] != status or not all(isinstance(problem[k], str) for k in ERROR_KEYS - {"status"}):
+        raise RowError(f"{label}: a malformed WB error body: {problem}")
+    if head.get("x-request-id") != problem["requestId"]:
+        raise RowError(
+            f"{label}: X-Request-Id {head.get('x-request-id')!r} is not requestId {problem['requestId']!r}"
+        )
+    return str(problem["code"])
+
+
 def _stat(pid: int | str) -> list[str] | None:
     """The fields of /proc/<pid>/stat after "pid (comm)"; None where there is no such process or /proc."""
     try:
@@ -371,9 +458,18 @@ def cpu_seconds(pid: int) -> float | None:
     return total
 
 
-def load_server(label: str, server: Server, script: Path, load: Load, redis_pid: int | None = None) -> WrkRun:
-    """A warm-up run (discarded), then the measured run; any non-2xx answer voids the measurement."""
-    url = f"http://{LOOPBACK}:{server.port}/ping"
+def load_server(
+    label: str,
+    server: Server,
+    script: Path,
+    load: Load,
+    redis_pid: int | None = None,
+    path: str = "/ping",
+    expect: int | None = None,
+) -> WrkRun:
+    """A warm-up run (discarded), then the measured run. Without `expect`, any non-2xx answer voids the
+    measurement; with it (a refusal row, whose script counts), any answer of another status voids the row."""
+    url = f"http://{LOOPBACK}:{server.port}{path}"
     print(f"  {label:<22}", end="", flush=True)
     runs = ([load.warmup] if load.warmup else []) + [load.duration]
     run: WrkRun | None = None
@@ -388,7 +484,16 @@ def load_server(label: str, server: Server, script: Path, load: Load, redis_pid:
         redis_after = cpu_seconds(redis_pid) if redis_pid else None
         if redis_before is not None and redis_after is not None:
             run.redis_cpu_s = redis_after - redis_before
-        if run.non_2xx:
+        if expect is not None:
+            if run.unexpected is None:
+                raise BenchError(f"{label}: wrk's script did not report the statuses it got")
+            if run.unexpected:
+                # Another status costs differently (a 429 of the failed-auth guard is not a 401): void.
+                raise RowError(
+                    f"{label}: {run.unexpected} of {run.requests} responses were not {expect}"
+                    f" (by status: {run.unexpected_statuses})"
+                )
+        elif run.non_2xx:
             # A refusal (429, 401) is far cheaper than an answer: the numbers would flatter the server.
             raise BenchError(
                 f"{label}: {run.non_2xx} non-2xx responses of {run.requests}\n{server.log_tail()}"
@@ -411,37 +516,80 @@ LABELS = {
     "c": "(c) Starlette JSON",
     "d": "(d) wbseller, Redis",
     "e": "(e) Redis, 2 workers",
+    "f": "(f) 401 no token",
+    "g": "(g) 401 revoked token",
+    "h": "(h) 404 unknown path",
+    "i": "(i) 429 empty bucket",
+    "j": "(j) (b), access log",
 }
 REDIS_URL = "redis://127.0.0.1:6379/14"  # limits shared on Redis: the scale-out issue's figure
 REDIS_TARGET = 0.5
 
 
-class Bench:
-    """The three servers, one after the other, once per round; wbseller's data lives across rounds."""
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    path: str
+    token: str | None  # which token it sends: None, "good" or "revoked"
+    codes: tuple[str, ...] = ()  # the WB codes it must carry (empty: any; the row says which it got)
 
-    def __init__(self, load: Load, tmp: Path, redis: bool) -> None:
+
+# The refusal rows: each against (a), target REFUSAL_TARGET.
+REFUSALS = {
+    "f": Refusal(401, "/ping", None),
+    "g": Refusal(401, "/ping", "revoked"),
+    "h": Refusal(404, UNKNOWN_PATH, "good"),
+    # An empty bucket of the built-in table; after 5 refusals in 60 s /ping is blocked for 600 s, which
+    # is still the 429 of an empty bucket (method-blocked-polling), not a raised limit.
+    "i": Refusal(429, "/ping", "good", ("rate-limited", "method-blocked-polling")),
+}
+REDIS_ROWS = ("d", "e")
+
+
+def token_id(token: str) -> str:
+    """The `id` claim of one of our tokens (unverified: it is ours), which `wbseller token revoke` takes."""
+    payload = token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["id"])
+
+
+class Bench:
+    """The servers, one after the other, once per round; wbseller's data lives across rounds."""
+
+    def __init__(self, load: Load, tmp: Path, redis: bool, only: set[str] | None = None) -> None:
         self.load = load
         self.tmp = tmp
         self.redis = redis
         self.redis_pid = redis_server_pid() if redis else None  # its CPU time is measured too
-        keys = [k for k in LABELS if redis or k not in ("d", "e")]
+        keys = [k for k in LABELS if (redis or k not in REDIS_ROWS) and (only is None or k in only)]
         self.runs: dict[str, list[WrkRun]] = {k: [] for k in keys}
+        self.failed: dict[str, str] = {}  # rows whose check failed: void, with the reason
+        self.codes: dict[str, list[str]] = {}  # refusal rows: the WB codes their checks got
         self.data_dir = tmp / "data"
         self.config = tmp / "bench.toml"
         self.config.write_text(CONFIG)
         self.redis_config = tmp / "bench-redis.toml"
         self.redis_config.write_text(CONFIG + f'\n[server]\nredis_url = "{REDIS_URL}"\n')
         self.token: str | None = None
+        self.revoked: str | None = None
         # Same request bytes for all three; (a) and (c) ignore the headers.
         self.placeholder = write_script(tmp / "placeholder.lua", {"Host": WB_HOST, "Authorization": "x" * 40})
 
+    def wanted(self, *keys: str) -> list[str]:
+        return [k for k in keys if k in self.runs and k not in self.failed]
+
     def round(self) -> None:
         self.plain("a", "bench.bare_app:app", "off")
-        self.wbseller("b", self.config, 1)
-        self.plain("c", "bench.starlette_app:app", "on")
-        if self.redis:
-            self.wbseller("d", self.redis_config, 1)
-            self.wbseller("e", self.redis_config, 2)
+        if self.wanted("b", "f", "g", "h"):  # the refusals of (b)'s server, in the same process
+            self.wbseller("b", self.config, 1, also=self.wanted("f", "g", "h"))
+        if self.wanted("j"):
+            self.wbseller("j", self.config, 1, access_log=True)
+        if self.wanted("i"):
+            self.wbseller("i", None, 1)
+        if self.wanted("c"):
+            self.plain("c", "bench.starlette_app:app", "on")
+        for key, workers in (("d", 1), ("e", 2)):
+            if self.wanted(key):
+                self.wbseller(key, self.redis_config, workers)
 
     def plain(self, key: str, app: str, lifespan: str) -> None:
         port = free_port()
@@ -450,7 +598,27 @@ class Bench:
             verify(port, {}, ("content-type",), LABELS[key], exact=True)
             self.runs[key].append(load_server(LABELS[key], srv, self.placeholder, self.load))
 
-    def wbseller(self, key: str, config: Path, workers: int) -> None:
+    def tokens(self) -> None:
+        """A seller, its personal token, and a second one revoked (made once, on the first server)."""
+        if self.token is not None:
+            return
+        sid = wbseller_cli(["seller", "create", "--name", "Bench"], self.data_dir)
+        args = ["token", "create", "--seller", sid, "--type", "personal", "--categories", "all"]
+        self.token = wbseller_cli([*args, "--accept-liability"], self.data_dir)
+        revoked = wbseller_cli([*args, "--accept-liability", "--name", "revoked"], self.data_dir)
+        wbseller_cli(["token", "revoke", token_id(revoked)], self.data_dir, quiet=True)
+        self.revoked = revoked
+
+    def wbseller(
+        self,
+        key: str,
+        config: Path | None,
+        workers: int,
+        access_log: bool = False,
+        also: list[str] | None = None,
+    ) -> None:
+        """A `wbseller serve`: its row `key` (unless only `also` are wanted), then the refusal rows `also`
+        on the same process. `config` None is the built-in table; `access_log` is the default logging."""
         port = free_port()
         cmd = [
             *(self.load.pin.server if workers == 1 else []),  # two workers get both CPUs, as in production
@@ -464,26 +632,59 @@ class Bench:
             str(port),
             "--data-dir",
             str(self.data_dir),
-            "--config",
-            str(config),
+            *(["--config", str(config)] if config is not None else []),
             "--workers",
             str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
+            # (j) is `wbseller serve` as run by default: the access log on, at the default level (info).
+            *([] if access_log else ["--no-access-log", "--log-level", "warning"]),
         ]
         label = LABELS[key]
         with running(Server(label, cmd, port, self.tmp / f"{key}.log")) as srv:
-            if self.token is None:
-                sid = wbseller_cli(["seller", "create", "--name", "Bench"], self.data_dir)
-                args = ["token", "create", "--seller", sid, "--type", "personal", "--categories", "all"]
-                self.token = wbseller_cli([*args, "--accept-liability"], self.data_dir)
-            auth = {"Host": WB_HOST, "Authorization": self.token}
-            # This first request also puts the token into the server's cache, as in steady use.
-            verify(port, auth, ("x-ratelimit-remaining",), label)
-            script = write_script(self.tmp / f"{key}.lua", auth)
-            redis_pid = self.redis_pid if config == self.redis_config else None
-            self.runs[key].append(load_server(label, srv, script, self.load, redis_pid))
+            self.tokens()
+            assert self.token is not None
+            if key in REFUSALS:
+                self.refusal(key, srv)
+                return
+            if key in self.wanted(key):
+                auth = {"Host": WB_HOST, "Authorization": self.token}
+                # This first request also puts the token into the server's cache, as in steady use.
+                verify(port, auth, ("x-ratelimit-remaining",), label)
+                script = write_script(self.tmp / f"{key}.lua", auth)
+                redis_pid = self.redis_pid if config == self.redis_config else None
+                self.runs[key].append(load_server(label, srv, script, self.load, redis_pid))
+            for other in also or []:
+                self.refusal(other, srv)
+
+    def refusal(self, key: str, srv: Server) -> None:
+        """A refusal row on a running server: checked (status, WB body, request id), then loaded; a failed
+        check voids this row only."""
+        row, label = REFUSALS[key], LABELS[key]
+        headers = {"Host": WB_HOST}
+        token = {"good": self.token, "revoked": self.revoked, None: None}[row.token]
+        if token is not None:
+            headers["Authorization"] = token
+        try:
+            if row.status == 429:  # empty the bucket: the burst is admitted, then 429
+                for _ in range(DRAIN):
+                    if fetch(srv.port, row.path, headers)[0] != 200:
+                        break
+            # This first request also puts a refused token's refusal into the server's cache.
+            code = verify_refusal(srv.port, row.path, headers, row.status, label)
+            if row.codes and code not in row.codes:
+                raise RowError(f"{label}: code {code!r}, not one of {', '.join(row.codes)}")
+            script = write_script(self.tmp / f"{key}.lua", headers, expect=row.status)
+            run = load_server(label, srv, script, self.load, path=row.path, expect=row.status)
+            after = verify_refusal(srv.port, row.path, headers, row.status, label)
+        except RowError as exc:
+            print(f"\n  FAIL: {exc}", flush=True)
+            self.failed[key] = str(exc)
+            self.runs.pop(key, None)
+            return
+        self.runs[key].append(run)
+        self.codes.setdefault(key, [])
+        for c in (code, after):
+            if c not in self.codes[key]:
+                self.codes[key].append(c)
 
 
 def _median_ratio(pairs: list[tuple[float | None, float | None]]) -> float | None:
@@ -519,15 +720,18 @@ def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, 
     cpu_ratio = {
         k: _median_ratio([(a.cpu_us_per_request, x.cpu_us_per_request) for a, x in pairs[k]]) for k in pairs
     }
-    ratio_b, ratio_c = ratio["b"], ratio["c"]
-    verdict = "PASS" if ratio_b >= TARGET else "BELOW"
+    verdict = ("PASS" if ratio["b"] >= TARGET else "BELOW") if "b" in ratio else None
     print()
     print(
         f"{'server':<22}{'req/s':>10}{'vs (a)':>8}{'CPU us/req':>12}{'CPU busy':>10}{'wrk busy':>10}"
         f"{'p50 ms':>8}{'p99 ms':>8}"
     )
-    for key in runs:
-        label = LABELS[key]
+    for key, label in LABELS.items():
+        if key in bench.failed:
+            print(f"{label:<22}{'FAIL':>10}   the row's check failed (below)")
+            continue
+        if key not in runs:
+            continue
         lat = runs[key][-1].latency_ms
         us = f"{cpu[key]:.1f}" if cpu[key] is not None else "-"
         share = f"{busy[key]:.0%}" if busy[key] is not None else "-"
@@ -536,22 +740,64 @@ def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, 
             f"{wrk_busy[key]:>10.0%}{lat.get('p50', 0.0):>8.2f}{lat.get('p99', 0.0):>8.2f}"
         )
     print()
-    print(f"b/a = {ratio_b:.3f}   c/a = {ratio_c:.3f}")
-    if cpu_ratio["b"] is not None and cpu_ratio["c"] is not None:
-        print(f"by server CPU time per request: b/a = {cpu_ratio['b']:.3f}   c/a = {cpu_ratio['c']:.3f}")
-    print(f"target b/a >= {TARGET}: {verdict}")
+
+    def pair(k: str) -> str:
+        by_cpu = f" (by CPU {cpu_ratio[k]:.3f})" if cpu_ratio.get(k) is not None else ""
+        return f"{k}/a = {ratio[k]:.3f}{by_cpu}"
+
+    if "b" in ratio:
+        line = f"b/a = {ratio['b']:.3f}" + (f"   c/a = {ratio['c']:.3f}" if "c" in ratio else "")
+        print(line)
+        if cpu_ratio["b"] is not None:
+            by_cpu = f"b/a = {cpu_ratio['b']:.3f}"
+            if cpu_ratio.get("c") is not None:
+                by_cpu += f"   c/a = {cpu_ratio['c']:.3f}"
+            print(f"by server CPU time per request: {by_cpu}")
+        print(f"target b/a >= {TARGET}: {verdict}")
+    elif "c" in ratio:
+        print(pair("c"))
+    refusals: dict[str, dict[str, Any]] = {}
+    for key, row in REFUSALS.items():
+        if key in bench.failed:
+            print(f"FAIL: {bench.failed[key]}")
+            refusals[key] = {"status": row.status, "verdict": "FAIL", "why": bench.failed[key]}
+        elif key in ratio:
+            row_verdict = "PASS" if ratio[key] >= REFUSAL_TARGET else "BELOW"
+            codes = " then ".join(bench.codes.get(key, []))
+            print(
+                f"{row.status} {codes}: {pair(key)} (target >= {REFUSAL_TARGET}: {row_verdict}); "
+                f"every response {row.status}"
+            )
+            refusals[key] = {
+                "status": row.status,
+                "codes": bench.codes.get(key, []),
+                "ratio": ratio[key],
+                "cpu_ratio": cpu_ratio[key],
+                "verdict": row_verdict,
+            }
+    access_log: dict[str, Any] = {}
+    if "j" in runs and "b" in runs:
+        # Round by round, like the ratios to (a): (b) and (j) of one round were measured a minute apart.
+        jb = _median_ratio([(j.rps, b.rps) for b, j in zip(runs["b"], runs["j"], strict=True)]) or 0.0
+        jb_cpu = _median_ratio(
+            [(b.cpu_us_per_request, j.cpu_us_per_request) for b, j in zip(runs["b"], runs["j"], strict=True)]
+        )
+        log_verdict = "PASS" if jb >= ACCESS_LOG_TARGET else "BELOW"
+        by_cpu = f" (by CPU {jb_cpu:.3f})" if jb_cpu is not None else ""
+        print(
+            f"access log on: j/b = {jb:.3f}{by_cpu} (target >= {ACCESS_LOG_TARGET}: {log_verdict}); {pair('j')}"
+        )
+        access_log = {"j/b": jb, "cpu_j/b": jb_cpu, "target": ACCESS_LOG_TARGET, "verdict": log_verdict}
     if "d" in ratio:
         redis_verdict = "PASS" if ratio["d"] >= REDIS_TARGET else "BELOW"
+        two = f"; 2 workers e/a = {ratio['e']:.3f}" if "e" in ratio else ""
+        print(f"on Redis: d/a = {ratio['d']:.3f} (target >= {REDIS_TARGET}: {redis_verdict}){two}")
+    redis_us = {k: _median([r.redis_us_per_request for r in runs[k]]) for k in REDIS_ROWS if k in runs}
+    if redis_us and all(v is not None for v in redis_us.values()):
         print(
-            f"on Redis: d/a = {ratio['d']:.3f} (target >= {REDIS_TARGET}: {redis_verdict}); "
-            f"2 workers e/a = {ratio['e']:.3f}"
+            "redis-server's own CPU per request (not in the table): "
+            + ", ".join(f"{k} {v:.1f} us" for k, v in redis_us.items())
         )
-        redis_us = {k: _median([r.redis_us_per_request for r in runs[k]]) for k in ("d", "e")}
-        if all(v is not None for v in redis_us.values()):
-            print(
-                f"redis-server's own CPU per request (not in the table): d {redis_us['d']:.1f} us,"
-                f" e {redis_us['e']:.1f} us"
-            )
     if any(w >= BUSY_SERVER * load.threads for w in wrk_busy.values()):
         print(
             "note: wrk used about all of its CPU, so it may have been the limit; try --threads 2 or --no-pin"
@@ -584,6 +830,10 @@ def report(bench: Bench, load: Load, loadavg: tuple[float, float]) -> dict[str, 
         "server_busy": {LABELS[k]: v for k, v in busy.items()},
         "wrk_busy": {LABELS[k]: v for k, v in wrk_busy.items()},
         "target": {"b/a": TARGET, "verdict": verdict},
+        "refusals": {LABELS[k]: v for k, v in refusals.items()},
+        "refusal_target": REFUSAL_TARGET,
+        "access_log": access_log,
+        "failed": {LABELS[k]: v for k, v in bench.failed.items()},
         "runs": {LABELS[k]: [_run_json(r) for r in v] for k, v in runs.items()},
     }
 
@@ -601,12 +851,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-redis", action="store_true", help="skip (d) and (e), wbseller with its limits on Redis"
     )
     p.add_argument("--no-pin", action="store_true", help="do not pin server and wrk to CPUs")
+    p.add_argument(
+        "--only",
+        type=str,
+        default=None,
+        metavar="ROWS",
+        help="run only these rows, e.g. a,b,f ((a) always runs: every ratio is to it; (j) brings (b))",
+    )
     p.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results ({RESULTS.relative_to(ROOT)})")
     args = p.parse_args(argv)
     if min(args.duration, args.connections, args.threads, args.rounds) < 1 or args.warmup < 0:
         p.error("--duration, --connections, --threads and --rounds must be positive")
     if args.connections < args.threads:
         p.error("--connections must be at least --threads (each wrk thread needs a connection)")
+    if args.only is not None:
+        rows = {r.strip() for r in args.only.split(",") if r.strip()}
+        unknown = sorted(rows - set(LABELS))
+        if unknown or not rows:
+            p.error(
+                f"--only: unknown rows {', '.join(unknown) or '(none given)'}; rows are {', '.join(LABELS)}"
+            )
+        rows.add("a")
+        if "j" in rows:
+            rows.add("b")
+        args.only = rows
     return args
 
 
@@ -665,7 +933,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: the machine is busy (load average {before:.2f}); expect noisy numbers", flush=True)
     try:
         with tempfile.TemporaryDirectory(prefix="wbseller-bench-") as tmp:
-            bench = Bench(load, Path(tmp), redis=not args.no_redis and redis_reachable())
+            wants_redis = args.only is None or bool(args.only & set(REDIS_ROWS))
+            redis = not args.no_redis and wants_redis and redis_reachable()
+            bench = Bench(load, Path(tmp), redis=redis, only=args.only)
             for i in range(load.rounds):
                 print(f"round {i + 1}/{load.rounds}", flush=True)
                 bench.round()
@@ -679,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(data, indent=2) + "\n")
     print(f"results: {args.output}")
-    return 0
+    return 1 if bench.failed else 0
 
 
 if __name__ == "__main__":
