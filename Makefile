@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The data directory is made absolute: the commands serve prints then run from any directory.
 run: install
-	$(BIN)/wbseller serve --host $(HOST) --port $(PORT) --data-dir $(WBSELLER_DATA_DIR)
+	$(BIN)/wbseller serve --host $(HOST) --port $(PORT) --data-dir $(abspath $(WBSELLER_DATA_DIR))
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import typer
@@ -34,7 +40,12 @@ def test_seller_info_json_and_table(app: typer.Typer, server: Server) -> None:
     token = server.token(sid, "personal", "content")
     code, out, _ = run(app, token, "seller-info", "--json", "--base-url", server.base_url)
     assert code == 0
-    assert json.loads(out) == {"name": "ИП Консольный", "sid": sid, "tin": "5001000001", "tradeMark": "CLI Store"}
+    assert json.loads(out) == {
+        "name": "ИП Консольный",
+        "sid": sid,
+        "tin": "5001000001",
+        "tradeMark": "CLI Store",
+    }
     code, out, _ = run(app, token, "seller-info", base_url=server.base_url)  # WB_API_BASE_URL
     assert code == 0 and "CLI Store" in out and "ИП Консольный" in out
 
@@ -108,3 +119,73 @@ def test_news_beside_the_server_s_news_group(news_server: Server) -> None:
     result = runner.invoke(app, ["news", "add", "--help"])
     assert result.exit_code == 0 and "--header" in result.stdout
     assert [c.name for c in app.registered_commands].count("ping") == 1
+
+
+# --- the real `wbseller` in a pipe (issue 11, item 17) -------------------------------------------
+
+
+def in_a_pipe(*args: str, token: str = "") -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("WB_API_", "WBSELLER_")) and k != "COLUMNS"
+    }
+    env.update(WB_API_TOKEN=token, NO_COLOR="1")
+    return subprocess.run(
+        [sys.executable, "-m", "wbseller", *args],
+        check=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def refusal(p: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert p.returncode != 0 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr
+    line = p.stderr.strip().splitlines()[-1]
+    for word in words:
+        assert word in line, (word, p.stderr)
+    return line
+
+
+def test_client_messages_in_a_pipe(server: Server) -> None:
+    sid = server.seller()
+    personal = server.token(sid, "personal", "content")
+    base = server.token(sid, "base", "content")
+    assert (
+        in_a_pipe("news", "--from-id", "1", "--json", "--base-url", server.base_url, token=base).returncode
+        == 0
+    )
+    calls = [
+        lambda: in_a_pipe("seller-info", "--base-url", server.base_url),
+        lambda: in_a_pipe("news", token=personal),
+        lambda: in_a_pipe("seller-info", "--base-url", "http://127.0.0.1:9", token=personal),
+        lambda: in_a_pipe("news", "--from-id", "1", "--base-url", server.base_url, token=base),
+    ]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        no_token, no_from, away, limited = pool.map(lambda call: call(), calls)
+    line = refusal(no_token, "set WB_API_TOKEN")
+    assert "token=" not in line
+    refusal(no_from, "--from DATE", "--from-id N", "`news add`")
+    line = refusal(away, "http://127.0.0.1:9/common-api/api/v1/seller-info")
+    assert "wildberries.ru" not in line
+    line = refusal(limited, "429", "try again in")
+    wait = re.search(r"try again in (\d+) s", line)
+    assert wait is not None and 3500 < int(wait.group(1)) <= 3600, line
+
+
+def test_ping_all_shows_its_pauses_in_a_pipe(start_server: Callable[..., Server]) -> None:
+    # One bucket for every host, one request per 2 s: the second ping of `--all` waits for a 429's Retry.
+    srv = start_server(
+        config="[limits.ping]\nper_host = false\nrates.all = { period = 2, limit = 1, burst = 1 }\n"
+    )
+    token = srv.token(srv.seller(), "personal", "content")
+    p = in_a_pipe("ping", "--all", "--base-url", srv.base_url, token=token)
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"^ping common: waiting \d+\.\d s \(the server answered 429, ping\)$", p.stderr, re.M), (
+        p.stderr
+    )
+    rows = [line.split("\t") for line in p.stdout.splitlines()]
+    assert rows[0] == ["category", "host", "status", "server time"]
+    assert [(r[0], r[2]) for r in rows[1:]] == [("content", "OK"), ("common", "OK")]
