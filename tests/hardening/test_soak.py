@@ -353,9 +353,8 @@ def test_soak(
 # --- floods: every way of being refused, 100,000 times each ------------------------------------------
 
 FLOOD_REQUESTS = int(os.environ.get("WBSELLER_FLOOD_REQUESTS", "100000"))
-FLOOD_KINDS = os.environ.get(
-    "WBSELLER_FLOOD_KINDS", ""
-)  # e.g. "no token,not HTTP": only these (all if empty)
+# e.g. "no token,not HTTP": only these kinds (all when empty)
+FLOOD_KINDS = os.environ.get("WBSELLER_FLOOD_KINDS", "")
 FLOOD_WARMUP = 10_000  # requests of each kind before its first memory reading
 # ... and, for the floods of a connection each, at least this long: uvicorn holds a connection its client
 # reset (our one-shot client does, to leave no TIME_WAIT behind) until the connection's keep-alive timer
@@ -380,7 +379,7 @@ class Flood:
     make: Callable[[random.Random], Callable[[int], bytes]]  # a fresh request maker per phase
     statuses: frozenset[int]
     codes: frozenset[str]  # the WB error codes its refusals may carry
-    one_shot: bool = False  # the server answers and closes: a connection per request
+    one_shot: bool = False  # a connection per request: the server closes it, or would wait for a body
 
 
 def _get(path: bytes, auth: bytes | None = None, method: bytes = b"GET", extra: bytes = b"") -> bytes:
