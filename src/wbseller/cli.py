@@ -295,7 +295,7 @@ def serve(
 ) -> None:
     """Run every WB API host in this process (SQLite and in-process limits unless told otherwise)."""
     _check_port(host, port)  # before saying or making anything
-    settings = _settings(data_dir, config, test_clock or None)
+    settings = dataclasses.replace(_settings(data_dir, config, test_clock or None), access_log=access_log)
     redis_warning = _check_redis(settings) if settings.redis_url else None
     if not settings.database_url:
         try:
@@ -392,7 +392,8 @@ def serve(
         "loop": "uvloop",
         "http": WBHttpToolsProtocol,
         "lifespan": "on",
-        "access_log": access_log,
+        "access_log": False,  # the gateway writes its own, off the request path (gateway/accesslog.py)
+        "proxy_headers": False,  # client addresses behind proxies: `trusted_proxies` (gateway/clients.py)
         "log_level": log_level,
         "server_header": False,
     }

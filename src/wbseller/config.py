@@ -63,6 +63,8 @@ class Settings:
     token_cache_size: int = 100_000
     demo: bool = True  # on an empty store, create a demo seller
     metrics_dir: Path | None = None  # `serve --workers N`: where the workers share their metrics
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For / Forwarded names the client
+    access_log: bool = False  # the gateway's own access log (`serve` turns it on unless --no-access-log)
 
     @classmethod
     def from_env(
@@ -82,6 +84,10 @@ class Settings:
             return value if value else server.get(name)
 
         fail_open = pick("limiter_fail_open")
+        proxies = pick("trusted_proxies") or ()
+        if isinstance(proxies, str):
+            proxies = proxies.split(",")
+        access = pick("access_log")
         cluster = pick("redis_cluster")
         return cls(
             data_dir=data_dir or (Path(server["data_dir"]) if "data_dir" in server else default_data_dir()),
@@ -93,6 +99,8 @@ class Settings:
             test_clock=test_clock if test_clock is not None else _truthy(env.get("WBSELLER_TEST_CLOCK", "0")),
             token_cache_size=int(pick("token_cache_size") or 100_000),
             metrics_dir=Path(env["WBSELLER_METRICS_DIR"]) if env.get("WBSELLER_METRICS_DIR") else None,
+            trusted_proxies=tuple(str(p).strip() for p in proxies if str(p).strip()),
+            access_log=_truthy(access) if access is not None else False,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -104,6 +112,8 @@ class Settings:
         env["WBSELLER_LIMITER_FAIL_OPEN"] = "1" if self.limiter_fail_open else "0"
         env["WBSELLER_REDIS_CLUSTER"] = "1" if self.redis_cluster else "0"
         env["WBSELLER_TOKEN_CACHE_SIZE"] = str(self.token_cache_size)
+        env["WBSELLER_ACCESS_LOG"] = "1" if self.access_log else "0"
+        env["WBSELLER_TRUSTED_PROXIES"] = ",".join(self.trusted_proxies)
         for name, value in (
             ("WBSELLER_DATABASE_URL", self.database_url),
             ("WBSELLER_REDIS_URL", self.redis_url),

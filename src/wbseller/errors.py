@@ -6,9 +6,12 @@ Every refusal the server makes is one of these exceptions, rendered by `render()
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Any
 
 PROBLEM_JSON = b"application/problem+json"
 NOT_FOUND_DETAIL = "Please consult the https://dev.wildberries.ru/openapi/api-information"
@@ -114,20 +117,41 @@ def render(
     origin: str,
     now: float | None = None,
 ) -> bytes:
-    """The WB error body, as bytes."""
-    ts = datetime.fromtimestamp(now, UTC) if now is not None else datetime.now(UTC)
-    body = {
-        "title": title,
-        "detail": detail,
-        "code": code,
-        "requestId": request_id,
-        "origin": origin,
-        "status": status,
-        "statusText": HTTPStatus(status).phrase,
-        "timestamp": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    """The WB error body, as bytes: every field but the request id and the time is rendered once."""
+    head, mid = _template(status, title, detail, code, origin)
+    return b"".join((head, request_id.encode(), mid, _timestamp(now), b'"}'))
 
 
 def render_error(err: WBError, request_id: str, origin: str, now: float | None = None) -> bytes:
     return render(err.status, err.title, err.detail, err.code, request_id, err.origin or origin, now)
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(status: int, title: str, detail: str, code: str, origin: str) -> tuple[bytes, bytes]:
+    """The body around the request id and the timestamp; bounded, as details are few."""
+    body = {
+        "title": title,
+        "detail": detail,
+        "code": code,
+        "requestId": "\x00",
+        "origin": origin,
+        "status": status,
+        "statusText": HTTPStatus(status).phrase,
+        "timestamp": "\x01",
+    }
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    head, _, rest = text.partition(b"\\u0000")
+    mid, _, _ = rest.partition(b"\\u0001")
+    return head, mid
+
+
+_stamp: list[Any] = [None, b""]  # the second last spelled, and its spelling
+
+
+def _timestamp(now: float | None) -> bytes:
+    second = int(now if now is not None else time.time())
+    if _stamp[0] != second:
+        _stamp[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+        _stamp[0] = second
+    stamp: bytes = _stamp[1]
+    return stamp

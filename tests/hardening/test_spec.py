@@ -102,7 +102,7 @@ def judge(log: dict[str, Any], figures: dict[str, Any]) -> None:
             headers = {h["name"].lower(): h["value"] for h in e["response"]["headers"]}
             assert body["requestId"] == headers["x-request-id"]
             if status == 405:
-                assert headers["allow"] == "GET"
+                assert headers["allow"] == "GET, HEAD, OPTIONS"
     figures["requests"] = len(entries)
     figures["statuses"] = dict(sorted(statuses.items()))
     assert statuses["200"] > 0 and statuses["401"] > 0 and statuses["405"] > 0, statuses

@@ -30,18 +30,21 @@ from wbseller.errors import (
     TooManyRequests,
     Unauthorized,
     WBError,
+    render,
     render_error,
 )
-from wbseller.gateway.auth import AUTH_FAILURES, MISSING, AuthGuard, SellerCache, TokenCache
+from wbseller.gateway.accesslog import AccessLog
+from wbseller.gateway.auth import AUTH_FAILURES, AuthGuard, SellerCache, TokenCache, limit_headers, missing
+from wbseller.gateway.clients import ClientAddress
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
 from wbseller.gateway.metrics import Stats, WorkerShare, snapshot
 from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.table import Method, Table, load_table
-from wbseller.ratelimit import Decision, Limiter, MemoryLimiter, Rate, ceil_seconds
+from wbseller.ratelimit import Limiter, MemoryLimiter, Rate
 from wbseller.ratelimit.redis import RedisLimiter
 from wbseller.storage import SellerState, Storage, sqlite_url
 from wbseller.storage.store import prepare_data_dir
-from wbseller.tokens import Claims, TokenError, TokenType, strip_scheme
+from wbseller.tokens import Claims, TokenType, strip_scheme
 
 log = logging.getLogger("wbseller")
 
@@ -51,6 +54,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+CacheKey = tuple[bytes | None, bytes | None, str, str]  # Authorization, Host, path, verb
+REFUSALS_CACHE_SIZE = 10_000
+_REMEMBERED = (NotFound, MethodNotAllowed, Unauthorized, Forbidden)
+_NOT_REMEMBERED = frozenset({"token-not-yet-valid"})  # time cures it
 
 ORIGIN = "wbseller-gateway"
 _CT_PROBLEM = (b"content-type", PROBLEM_JSON)
@@ -73,8 +80,8 @@ class Gateway:
         if url.startswith("sqlite"):
             prepare_data_dir(settings.data_dir)
         self.storage = Storage(url)
-        self._passes: dict[tuple[bytes | None, bytes | None, str, str], Admitted] = {}
-        self._passes_clear = self._passes.clear
+        self._passes: dict[CacheKey, Admitted] = {}
+        self._refusals: dict[CacheKey, Refusal] = {}  # requests refused by rules that only events change
         self.accounts = Accounts(self.storage, self.clock)
         self.limiter: Limiter
         if settings.redis_url:
@@ -90,9 +97,13 @@ class Gateway:
         self.stats = Stats()
         self.worker_share = WorkerShare(settings.metrics_dir) if settings.metrics_dir else None
         self.table = table or load_table(settings.config_file)
-        self.tokens = TokenCache(self.accounts, settings.token_cache_size, on_change=self._passes_clear)
-        self.auth_guard = AuthGuard(self.table.limits[AUTH_FAILURES])
-        self.sellers = SellerCache(self.storage, on_change=self._passes_clear)
+        self.auth_guard = AuthGuard(self.table.limits[AUTH_FAILURES], self.limiter)
+        self.tokens = TokenCache(
+            self.accounts, self.auth_guard, settings.token_cache_size, on_change=self._decisions_stale
+        )
+        self.sellers = SellerCache(self.storage, on_change=self._decisions_stale)
+        self.client_address = ClientAddress(settings.trusted_proxies)
+        self.access = AccessLog() if settings.access_log else None
         self.hosts = HostResolver()
         # host prefix -> path -> {HTTP method -> Method}; a bare address goes by path alone.
         self.routes: dict[str, dict[str, dict[str, Method]]] = {}
@@ -111,6 +122,11 @@ class Gateway:
         self._events_lock = asyncio.Lock()
         self._events_failing = False
 
+    def _decisions_stale(self) -> None:
+        """A token or a seller changed: what was decided from them, either way, is decided again."""
+        self._passes.clear()
+        self._refusals.clear()
+
     # --- lifespan ----------------------------------------------------------------------------
 
     async def startup(self) -> None:
@@ -128,6 +144,8 @@ class Gateway:
         self._tasks.append(loop.create_task(self._poll_events(poll)))
         if self.worker_share is not None:
             self._tasks.append(loop.create_task(self._share_metrics()))
+        if self.access is not None:
+            self._tasks.append(loop.create_task(self.access.run()))
         from wbseller.gateway.extras import build_extras
 
         self.extras, self.extra_paths = build_extras(self)
@@ -140,6 +158,8 @@ class Gateway:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.access is not None:
+            self.access.flush()
         if self.worker_share is not None:  # the last numbers of this worker stay in the service's counters
             with contextlib.suppress(OSError):
                 self.worker_share.write(snapshot(self))
@@ -198,6 +218,7 @@ class Gateway:
                     self.sellers.drop(ev.ref)
                 elif ev.kind == "key-added":
                     await self.accounts.load_keys(create=False)
+                    self.tokens.forget_refusals()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -228,6 +249,8 @@ class Gateway:
             return
         self._request_no += 1
         number = self._request_no  # the request id is only spelled out when an error needs it
+        access = self.access
+        started = access.started() if access is not None else 0.0
         counts: dict[int, int] | None = None
         try:
             host_h = auth_h = length_h = None
@@ -256,8 +279,26 @@ class Gateway:
             if admitted is not None and admitted.claims.exp > now:
                 self.tokens.hits += 1  # the token is known: a cache hit, one level up
             else:
-                admitted = await self._admit(scope, receive, send, host_h, auth_h, length_h, now)
+                refusal = self._refusals.get(cache_key)
+                if refusal is not None and length_h is None and not chunked:
+                    # Refused before for a reason only an event changes: no exception, no checks.
+                    status, headers, body = self.refusal_reply(refusal, number)
+                    counts = refusal.counts
+                    counts[status] = counts.get(status, 0) + 1
+                    await send({"type": "http.response.start", "status": status, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                    if access is not None:
+                        access.add(started, http, host_h, scope["path"], status, headers[2][1])
+                    return
+                try:
+                    admitted = await self._admit(scope, receive, send, host_h, auth_h, length_h, now)
+                except WBError as refused:
+                    if refused.code not in _NOT_REMEMBERED and isinstance(refused, _REMEMBERED):
+                        self._remember(cache_key, refused, scope)
+                    raise
                 if admitted is None:  # answered by a page beside the API
+                    if access is not None:
+                        access.add(started, http, host_h, scope["path"], 0, None)
                     return
                 if len(self._passes) >= 100_000:
                     self._passes.clear()
@@ -285,7 +326,7 @@ class Gateway:
                     raise TooManyRequests(
                         detail,
                         "method-blocked-polling" if answer.blocked else "rate-limited",
-                        headers=_limit_headers(answer),
+                        headers=limit_headers(answer),
                     )
 
             try:
@@ -334,6 +375,8 @@ class Gateway:
         counts[status] = counts.get(status, 0) + 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        if access is not None:
+            access.add(started, http, host_h, scope["path"], status, headers[2][1] if status >= 400 else None)
 
     def _request_id(self, number: int) -> str:
         """Unique per process start: a random prefix and the request's number."""
@@ -389,24 +432,31 @@ class Gateway:
         by_http = self.routes.get(host.prefix, _NO_ROUTES).get(path)
         if by_http is None:
             raise NotFound()
-        method = by_http.get(scope["method"])
+        verb: str = scope["method"]
+        method = by_http.get(verb)
         if method is None:
-            allow = ", ".join(sorted(by_http)).encode()
-            raise MethodNotAllowed(
-                f"method {scope['method']} is not allowed here; use {allow.decode()}",
-                headers=[(b"allow", allow)],
-            )
+            if verb == "HEAD":  # wherever GET is answered: the same headers, no body (uvicorn drops it)
+                method = by_http.get("GET")
+            if method is None:
+                allow = _allow(by_http)
+                if verb == "OPTIONS":
+                    await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow)]})
+                    await send({"type": "http.response.body", "body": b""})
+                    return None
+                raise MethodNotAllowed(
+                    f"method {verb} is not allowed here; use {allow.decode()}", headers=[(b"allow", allow)]
+                )
         if length_h is not None:
             _content_length(length_h, method.max_body)
 
         # Authorization: `<token>` or `Bearer <token>`.
         if not auth_h:
-            raise MISSING
+            raise missing()
         claims = self.tokens.cached(auth_h, now)
         if claims is None:
             token = strip_scheme(auth_h.decode("latin-1"))
             if not token:
-                raise MISSING
+                raise missing()
             claims = await self._verify(auth_h, token, now, scope)
         ttype = claims.type
         if host.sandbox:
@@ -444,22 +494,30 @@ class Gateway:
         return Admitted(host, path, method, claims, seller, rate, key, at, self.stats.for_host(host.prefix))
 
     async def _verify(self, header: bytes, token: str, now: float, scope: Scope) -> Claims:
-        """A token not in the cache. An address that keeps sending bad tokens is slowed down (429)."""
-        client = scope.get("client")
-        addr = client[0] if client else "-"
-        refused = self.auth_guard.check(addr, now)
-        if refused is not None:
-            self.stats.limited[self.auth_guard.group_id] += 1
-            raise TooManyRequests(
-                f"limited by {self.auth_guard.group_id}: too many failed authentications from this address",
-                "auth-failures",
-                headers=_limit_headers(refused),
-            )
+        """A token not in the cache, checked from the client's address (behind a trusted proxy: the
+        address the proxy names)."""
         try:
-            return await self.tokens.verify(header, token, now)
-        except (TokenError, Forbidden):
-            self.auth_guard.failed(addr, now)
+            return await self.tokens.verify(header, token, now, self.client_address.of(scope))
+        except TooManyRequests:
+            self.stats.limited[self.auth_guard.group_id] += 1
             raise
+
+    def _remember(self, key: CacheKey, err: WBError, scope: Scope) -> None:
+        if len(self._refusals) >= REFUSALS_CACHE_SIZE:
+            self._refusals.clear()
+        counts = self.stats.for_host(scope.get("wb_host", "-"))
+        self._refusals[key] = Refusal(err.status, err.title, err.detail, err.code, tuple(err.headers), counts)
+
+    def refusal_reply(self, r: Refusal, number: int) -> Response:
+        request_id = self._request_id(number)
+        body = render(r.status, r.title, r.detail, r.code, request_id, ORIGIN, self.clock.now())
+        headers = [
+            _CT_PROBLEM,
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+        ]
+        headers.extend(r.headers)
+        return r.status, headers, body
 
     async def _cost(
         self, costs: Mapping[int, int], status: int, key: str, rate: Rate, remaining: int | None
@@ -489,6 +547,17 @@ async def _delegate(app: ASGIApp, scope: Scope, receive: Receive, send: Send) ->
         log.exception("internal error in a page beside the API")
 
 
+class Refusal(NamedTuple):
+    """A refusal that stands until a token or a seller changes (404, 405, 401, 403): its WB error."""
+
+    status: int
+    title: str
+    detail: str
+    code: str
+    headers: tuple[tuple[bytes, bytes], ...]
+    counts: dict[int, int]
+
+
 class Admitted(NamedTuple):
     """What the checks of a request decided; reused for the same token, host, path and verb."""
 
@@ -514,12 +583,11 @@ def _content_length(value: bytes, limit: int) -> int:
     return length
 
 
-def _limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"x-ratelimit-retry", str(ceil_seconds(decision.retry_after)).encode()),
-        (b"x-ratelimit-limit", str(decision.limit).encode()),
-        (b"x-ratelimit-reset", str(ceil_seconds(decision.reset_after)).encode()),
-    ]
+def _allow(by_http: Mapping[str, Method]) -> bytes:
+    verbs = set(by_http) | {"OPTIONS"}
+    if "GET" in verbs:
+        verbs.add("HEAD")
+    return ", ".join(sorted(verbs)).encode()
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
