@@ -33,7 +33,9 @@ def state(gw: Gateway) -> dict[str, int]:
         "buckets": len(limiter),
         "blocked": len(limiter._blocked),
         "strikes": len(limiter._strikes),
-        "auth_addresses": len(gw.auth_guard._tat),
+        # The guard's own table of addresses, where it keeps one; a guard whose buckets are the limiter's
+        # is counted in "buckets" instead (0 here).
+        "auth_addresses": len(getattr(gw.auth_guard, "_tat", ())),
         "hosts": len(gw.hosts._cache),
         "sellers": len(gw.sellers._entries),
     }
