@@ -7,7 +7,8 @@ gateway/protocol.py), with two test-only differences that the CLI has no flag fo
 - `GET /_soak/state` reports the sizes of the in-process tables (cached tokens, limiter buckets,
   blocked buckets, failed-auth addresses, host names, sellers), read by the test to see them stay bounded.
 
-Run as `python -m tests.hardening.soak_server --port P --data-dir D --config C --token-cache N`.
+Run as `python -m tests.hardening.soak_server --port P --data-dir D --config C --token-cache N
+[--trusted-proxies 127.0.0.1]` (the last: `Settings.trusted_proxies`, whose X-Forwarded-For names the client).
 """
 
 from __future__ import annotations
@@ -47,8 +48,14 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--token-cache", type=int, required=True)
+    parser.add_argument("--trusted-proxies", default="", help="comma-separated: whose X-Forwarded-For counts")
     args = parser.parse_args()
-    settings = Settings(data_dir=args.data_dir, config_file=args.config, token_cache_size=args.token_cache)
+    settings = Settings(
+        data_dir=args.data_dir,
+        config_file=args.config,
+        token_cache_size=args.token_cache,
+        trusted_proxies=tuple(p for p in args.trusted_proxies.split(",") if p),
+    )
     gw = Gateway(settings)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:

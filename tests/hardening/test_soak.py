@@ -6,8 +6,9 @@ tokens and idle buckets are evicted), and no response is anything but what the l
   `Accounts.issue_token` the CLI uses; the server's token cache holds 300 of them, so tokens keep
   being evicted and verified again (tests/hardening/soak_server.py: `wbseller serve` plus that knob).
 - 48 concurrent httpx clients for WBSELLER_SOAK_SECONDS (90 in CI): /ping on every host a token opens,
-  seller information, news; and bad tokens from 50 addresses (X-Forwarded-For, which uvicorn trusts
-  from 127.0.0.1), which meet the failed-authentication limit.
+  seller information, news; and bad tokens from 50 addresses (X-Forwarded-For, trusted from 127.0.0.1:
+  the server is told it is a proxy), real tokens with a different bad signature each time, which meet
+  the failed-authentication limit (signature checks per address and claimed token id).
 - The limits are the General section's shapes with shorter periods (the config below), so that in 90 s
   every bucket fills, empties and refills many times.
 
@@ -43,7 +44,15 @@ import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import REPO, free_port, stop_process
-from tests.hardening.conftest import ERROR_KEYS, assert_wb_body, b64url, parse_response, python_env, rss_kib
+from tests.hardening.conftest import (
+    ERROR_KEYS,
+    assert_wb_body,
+    b64url,
+    parse_response,
+    python_env,
+    rss_kib,
+    token_id,
+)
 from tests.hardening.flood_load import FloodTally, one_shot, pipelined
 from wbseller.accounts import Accounts
 from wbseller.categories import HOSTS, mask_of
@@ -60,6 +69,7 @@ CLIENTS = 48
 HOT = 150  # tokens that carry 80 % of the traffic (the others share the rest)
 ATTACKERS = 50
 SEED = 20250206
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 # (period, limit, burst) per group and token type: the General section's shapes, faster.
 PING = (1.0, 4, 4)
@@ -94,6 +104,10 @@ class Tok:
     sid: str
     type: str
     hosts: tuple[str, ...]  # host prefixes whose /ping this token opens
+
+    @property
+    def id(self) -> str:
+        return token_id(self.token)
 
 
 async def make_world(data_dir: Path) -> list[Tok]:
@@ -188,8 +202,11 @@ async def client(base: str, toks: list[Tok], deadline: float, worker: int, tally
             key: tuple[str, ...]
             if roll < 0.1:  # an attacker: a bad token from one of a few addresses
                 addr = f"203.0.113.{rnd.randrange(ATTACKERS)}"
-                headers = {"Authorization": tok.token[:-8] + "AAAAAAAA", "X-Forwarded-For": addr}
-                path, key = "/common-api/ping", ("auth", "auth-failures", "all", addr)
+                # Each attempt a new signature (a repeated one could be refused from memory, unchecked);
+                # the last character stays "A", whose unused low bits a strict decoder wants zero.
+                forged = tok.token[:-8] + "".join(rnd.choices(B64URL, k=7)) + "A"
+                headers = {"Authorization": forged, "X-Forwarded-For": addr}
+                path, key = "/common-api/ping", ("auth", "auth-failures", "all", addr, tok.id)
             elif roll < 0.7:
                 host = rnd.choice(tok.hosts)
                 path, key = f"/{host}/ping", (tok.sid, "ping", tok.type, host)
@@ -257,6 +274,7 @@ def soak_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], 
     log = tmp_path / "soak-server.log"
     args = [sys.executable, "-m", "tests.hardening.soak_server", "--port", str(port)]
     args += ["--data-dir", str(data), "--config", str(config), "--token-cache", str(TOKEN_CACHE)]
+    args += ["--trusted-proxies", "127.0.0.1"]
     with log.open("wb") as out:
         proc = subprocess.Popen(args, cwd=REPO, env=python_env(), stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
