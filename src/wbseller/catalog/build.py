@@ -129,13 +129,35 @@ def _examples(doc: dict[str, Any], node: dict[str, Any], out: dict[str, Any]) ->
             out["examples"] = values
 
 
+def _schema(node: Any) -> Any:
+    """`to_json_schema`, then formats written as prose (non-ASCII, e.g. a date pattern in Russian) dropped:
+    they are annotations only, and no prose of the documents goes into the catalog."""
+    return _ascii_formats(to_json_schema(node))
+
+
+def _ascii_formats(node: Any, in_properties: bool = False) -> Any:
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if not in_properties and k == "format" and isinstance(v, str) and not v.isascii():
+                continue
+            if not in_properties and k in ("enum", "const", "default"):
+                out[k] = v
+                continue
+            out[k] = _ascii_formats(v, in_properties=not in_properties and k in ("properties", "$defs"))
+        return out
+    if isinstance(node, list):
+        return [_ascii_formats(v) for v in node]
+    return node
+
+
 def _media(doc: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for ctype, media in content.items():
         m: dict[str, Any] = {}
         schema = media.get("schema") if isinstance(media, dict) else None
         if schema is not None:
-            m["schema"] = to_json_schema(schema)
+            m["schema"] = _schema(schema)
         _examples(doc, media or {}, m)
         # An example written beside a top-level $ref (SPECS-REPORT §4.5) is the operation's only one: keep it.
         if "example" not in m and "examples" not in m and isinstance(schema, dict) and "example" in schema:
@@ -150,7 +172,7 @@ def _parameters(doc: dict[str, Any], item: dict[str, Any], op: dict[str, Any]) -
         p = _deref(doc, raw, _PARAMS)
         out: dict[str, Any] = {"name": p["name"], "in": p["in"], "required": bool(p.get("required", False))}
         if "schema" in p:
-            out["schema"] = to_json_schema(p["schema"])
+            out["schema"] = _schema(p["schema"])
         if p.get("deprecated") is True:
             out["deprecated"] = True
         _examples(doc, p, out)
@@ -416,7 +438,7 @@ def build(src: Path, overlay: Overlay | None = None) -> dict[str, dict[str, Any]
                 exceptions.extend((parsed.group or "", e) for e in parsed.exceptions)
                 ops[key] = entry
                 operations.append(entry)
-        defs = convert_components(doc.get("components", {}).get("schemas", {}))
+        defs = _ascii_formats(convert_components(doc.get("components", {}).get("schemas", {})), True)
         out[f"{path.stem}.json"] = {"section": section, "defs": defs, "operations": operations}
     apply_overlay(ops, overlay)
     check_groups(ops, overlay)
