@@ -388,3 +388,18 @@ def test_loader_is_light_and_fast() -> None:
     ).stdout.split("\n")
     assert out[1] == "[]"
     assert float(out[0]) < 1.0  # ~0.1 s on the 2-core development machine; generous for a loaded one
+
+
+def test_build_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from wbseller.catalog.cli import catalog_app
+
+    runner = CliRunner()
+    first = runner.invoke(catalog_app, ["build", "--from", str(SPECS), "--out", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    assert "302 added" in first.output
+    again = runner.invoke(catalog_app, ["build", "--from", str(SPECS), "--out", str(tmp_path)])
+    assert again.exit_code == 0 and "catalog unchanged" in again.output
+    bad = runner.invoke(catalog_app, ["build", "--from", str(tmp_path), "--out", str(tmp_path)])
+    assert bad.exit_code == 1 and "no NN-*.yaml" in bad.output
