@@ -226,30 +226,32 @@ def test_sandbox_rates(cat: Catalog) -> None:
     }
 
 
-def test_general_table_agrees(cat: Catalog) -> None:
+def test_the_table_is_the_catalog(cat: Catalog) -> None:
+    """The server's table is the catalog's operations, facts unchanged; code answers the General three."""
     from wbseller.methods.table import load_table
 
     table = load_table(handlers=False)
+    assert [m.id for m in table.methods] == [o.id for o in cat.operations]
     for m in table.methods:
         op = cat.by_id(m.id)
-        assert (op.http, op.path, op.category, op.read_only) == (m.http, m.path, m.category, m.read_only), (
-            m.id
-        )
+        assert m.operation is op
+        assert (op.http, op.path, op.category, op.read_only) == (m.http, m.path, m.category, m.read_only)
         assert op.token_types == {t.value for t in m.token_types}, m.id
-        assert op.limit.per_host == m.limit.per_host, m.id
-        for t, rate in m.limit.rates.items():
-            ours = op.limit.rates[t.value]
-            assert (ours.period, ours.limit, ours.burst) == (rate.period, rate.limit, rate.burst), (m.id, t)
-        if m.limit.block is not None:
-            assert op.limit.block is not None
-            blk = m.limit.block
-            assert (op.limit.block.strikes, op.limit.block.window, op.limit.block.seconds) == (
-                blk.strikes,
-                blk.window,
-                blk.seconds,
-            )
-        if m.category != ALL:
-            assert op.host == "common-api"
+        assert m.limit.id == (op.limit.group or op.id)
+        assert {t.value: (r.period, r.limit, r.burst) for t, r in m.limit.rates.items()} == {
+            t: (r.period, r.limit, r.burst) for t, r in op.limit.rates.items()
+        }, m.id
+        assert m.limit.cost(404) == op.limit.cost(404) and m.limit.cost(200) == 1
+        assert m.generated == (m.id not in {"ping", "news", "seller-info"}), m.id
+    # The General section's numbers (FACTS.md), as the table had them before the catalog.
+    ping, news, info = table.by_id("ping"), table.by_id("news"), table.by_id("seller-info")
+    assert ping.limit.per_host and ping.limit.block is not None
+    assert (ping.limit.block.strikes, ping.limit.block.window, ping.limit.block.seconds) == (5, 60, 600)
+    assert {(r.period, r.limit, r.burst) for r in ping.limit.rates.values()} == {(30, 3, 3)}
+    for m, base_period in ((news, 3600), (info, 86400)):
+        rates = {t.value: (r.period, r.limit, r.burst) for t, r in m.limit.rates.items()}
+        assert rates == {"personal": (60, 1, 10), "service": (60, 1, 10), "base": (base_period, 1, 1)}
+        assert m.hosts()[0].prefix == "common-api"
 
 
 def test_max_body(cat: Catalog) -> None:

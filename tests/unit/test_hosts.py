@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wbseller.categories import BY_NAME, HOSTS, Host
+from wbseller.categories import ALL_HOSTS, BY_NAME, HOSTS, Host
 from wbseller.gateway.hosts import BARE, PORTAL, HostResolver, Target, split_prefix
 
 CONTENT = Target(Host(BY_NAME["content"], False))
@@ -60,6 +60,13 @@ def test_every_host_by_its_wb_name_and_by_localhost(prefix: str) -> None:
 
 def test_the_facts_hosts_are_all_the_hosts() -> None:
     assert sorted(h.prefix for h in HOSTS) == sorted(FACTS_PREFIXES)
+
+
+@pytest.mark.parametrize("host", [h for h in ALL_HOSTS if h not in HOSTS], ids=lambda h: h.prefix)
+def test_the_hosts_of_the_documents_beside_the_facts(host: Host) -> None:
+    """The four production hosts the documents add and WB's two sandbox twins without a /ping."""
+    assert resolve(host.name.encode()) == Target(host)
+    assert resolve(f"{host.prefix}.localhost:8000".encode()) == Target(host)
 
 
 def test_exact_wb_names() -> None:
@@ -139,7 +146,7 @@ def test_ipv6_literals_are_a_bare_address(value: bytes) -> None:
         b"evil-content-api.wildberries.ru",
         b"content-api-sandbox-sandbox.wildberries.ru",
         b"seller-analytics-api-sandbox.wildberries.ru",  # Analytics has no sandbox twin
-        b"marketplace-api-sandbox.localhost:8000",
+        b"returns-api-sandbox.localhost:8000",  # Buyers Returns has no sandbox twin
         b"common-api-sandbox.wildberries.ru",
         b"\xff\xfe\x00",
     ],
@@ -172,7 +179,7 @@ def test_any_bytes_resolve_without_error(value: bytes) -> None:
     target = resolve(value)
     assert isinstance(target, Target)
     if target.host is not None:
-        assert target.host in HOSTS
+        assert target.host in ALL_HOSTS
 
 
 @given(st.sampled_from(FACTS_PREFIXES), st.integers(min_value=1, max_value=65535), st.booleans())

@@ -38,8 +38,9 @@ from wbseller.gateway.auth import AUTH_FAILURES, AuthGuard, SellerCache, TokenCa
 from wbseller.gateway.clients import ClientAddress
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
 from wbseller.gateway.metrics import Stats, WorkerShare, snapshot
+from wbseller.gateway.routing import Router, names_of
 from wbseller.methods.context import Context, Reply, TimeOnly
-from wbseller.methods.table import Method, Table, load_table
+from wbseller.methods.table import LimitGroup, Method, Table, load_table
 from wbseller.ratelimit import Limiter, MemoryLimiter, Rate
 from wbseller.ratelimit.redis import RedisLimiter
 from wbseller.storage import SellerState, Storage, sqlite_url
@@ -61,9 +62,10 @@ _NOT_REMEMBERED = frozenset({"token-not-yet-valid"})  # time cures it
 
 ORIGIN = "wbseller-gateway"
 _CT_PROBLEM = (b"content-type", PROBLEM_JSON)
-_NO_ROUTES: dict[str, dict[str, Method]] = {}
+_NO_ROUTES = Router()
 INTERNAL_DETAIL = "internal error; the request id names it in our logs"
 _NO_BODY = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_NO_PARAMS: Mapping[str, str] = {}
 
 
 class ClientGone(Exception):
@@ -105,13 +107,16 @@ class Gateway:
         self.client_address = ClientAddress(settings.trusted_proxies)
         self.access = AccessLog() if settings.access_log else None
         self.hosts = HostResolver()
-        # host prefix -> path -> {HTTP method -> Method}; a bare address goes by path alone.
-        self.routes: dict[str, dict[str, dict[str, Method]]] = {}
-        self.home: dict[str, Host] = {}
+        # host prefix -> its paths; a bare address goes by path alone, to the path's home host.
+        self.routes: dict[str, Router] = {}
+        self.bare = Router(self.table.methods)
+        self.home: dict[str, Host] = {}  # method id -> the host a bare address sends it to
+        self._names: dict[str, tuple[str, ...]] = {}  # method id -> its path's variables
         for m in self.table.methods:
             for h in m.hosts():
-                self.routes.setdefault(h.prefix, {}).setdefault(m.path, {})[m.http] = m
-            self.home.setdefault(m.path, m.home())
+                self.routes.setdefault(h.prefix, Router()).add(m)
+            self.home[m.id] = m.home()
+            self._names[m.id] = names_of(m.path)
         self.extras: ASGIApp | None = None
         self.extra_paths: tuple[str, ...] = ()
         self.portal: ASGIApp | None = None
@@ -346,14 +351,14 @@ class Gateway:
                 if not isinstance(exc, WBError):
                     log.exception("internal error in request %s", self._request_id(number))
                 if rate is not None:
-                    if group.costs:
-                        remaining = await self._cost(group.costs, err.status, key, rate, remaining)
+                    if group.charged:
+                        remaining = await self._cost(group, err.status, key, rate, remaining)
                     err.headers = [*err.headers, (b"x-ratelimit-remaining", str(remaining).encode())]
                 if err is exc:
                     raise
                 raise err from exc
-            if rate is not None and group.costs:
-                remaining = await self._cost(group.costs, reply.status, key, rate, remaining)
+            if rate is not None and group.charged:
+                remaining = await self._cost(group, reply.status, key, rate, remaining)
             # X-Request-Id goes with errors, whose body carries the same id (FACTS: the error model); on a
             # success it would be the costliest header uvicorn writes (measured: ~13% of the request).
             headers = [(b"content-type", reply.content_type), (b"content-length", reply.content_length)]
@@ -395,6 +400,7 @@ class Gateway:
             self.storage,
             self.clock,
             now,
+            admitted.params,
         )
 
     async def _admit(
@@ -425,14 +431,19 @@ class Gateway:
                 scope = {**scope, "root_path": scope.get("root_path", "") + "/seller"}
             await _delegate(self.portal, scope, receive, send)
             return None
-        host = target.host or self.home.get(path)
-        if host is None:
-            raise NotFound()
-        scope["wb_host"] = host.prefix
-        by_http = self.routes.get(host.prefix, _NO_ROUTES).get(path)
-        if by_http is None:
-            raise NotFound()
         verb: str = scope["method"]
+        host = target.host
+        if host is None:  # a bare address: the path's home host
+            match = self.bare.match(path, verb)
+            if match is None:
+                raise NotFound()
+            host = self.home[next(iter(match.by_verb.values())).id]
+        else:
+            match = self.routes.get(host.prefix, _NO_ROUTES).match(path, verb)
+        scope["wb_host"] = host.prefix
+        if match is None:
+            raise NotFound()
+        by_http = match.by_verb
         method = by_http.get(verb)
         if method is None:
             if verb == "HEAD":  # wherever GET is answered: the same headers, no body (uvicorn drops it)
@@ -487,11 +498,14 @@ class Gateway:
             )
         group = method.limit
         rate = group.rates.get(ttype)
-        key = f"{claims.sid}:{group.id}:{ttype.value}"
+        key = f"{claims.sid}:{group.bucket(ttype)}:{ttype.value}"
         if group.per_host:
             key = f"{key}:{host.prefix}"
         at = method.handler.at if isinstance(method.handler, TimeOnly) else None
-        return Admitted(host, path, method, claims, seller, rate, key, at, self.stats.for_host(host.prefix))
+        params = dict(zip(self._names[method.id], match.values, strict=True)) if match.values else _NO_PARAMS
+        return Admitted(
+            host, path, params, method, claims, seller, rate, key, at, self.stats.for_host(host.prefix)
+        )
 
     async def _verify(self, header: bytes, token: str, now: float, scope: Scope) -> Claims:
         """A token not in the cache, checked from the client's address (behind a trusted proxy: the
@@ -519,12 +533,10 @@ class Gateway:
         headers.extend(r.headers)
         return r.status, headers, body
 
-    async def _cost(
-        self, costs: Mapping[int, int], status: int, key: str, rate: Rate, remaining: int | None
-    ) -> int:
-        """A response that costs more (409 = 5 in Marketplace) is charged before its headers go out."""
-        cost = costs.get(status)
-        if cost is not None and cost > 1:
+    async def _cost(self, group: LimitGroup, status: int, key: str, rate: Rate, remaining: int | None) -> int:
+        """A response that costs more (a 4xx is 10 on marketplace-api) is charged before its headers go out."""
+        cost = group.cost(status)
+        if cost > 1:
             return await self.limiter.surcharge(key, rate, cost - 1)
         return remaining or 0
 
@@ -563,6 +575,7 @@ class Admitted(NamedTuple):
 
     host: Host
     path: str
+    params: Mapping[str, str]  # the path's variables, as sent
     method: Method
     claims: Claims
     seller: SellerState

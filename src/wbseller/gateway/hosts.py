@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wbseller.categories import HOST_BY_PREFIX, WB_DOMAIN, Host
+from wbseller.categories import ALL_HOST_BY_PREFIX, WB_DOMAIN, Host
 
 # Names under which the seller's account pages are served (the portal issue builds on this).
 PORTAL_PREFIX = "seller"
@@ -52,7 +52,7 @@ def _resolve(value: str) -> Target:
             prefix = name[: -len(suffix)]
             if prefix == PORTAL_PREFIX:
                 return PORTAL
-            host = HOST_BY_PREFIX.get(prefix)
+            host = ALL_HOST_BY_PREFIX.get(prefix)
             if host is not None:
                 return Target(host)
     return BARE
@@ -67,7 +67,7 @@ def split_prefix(path: str) -> tuple[Target, str] | None:
     rest = "/" if end < 0 else path[end:]
     if first == PORTAL_PREFIX:
         return PORTAL, rest
-    host = HOST_BY_PREFIX.get(first)
+    host = ALL_HOST_BY_PREFIX.get(first)
     if host is None:
         return None
     return Target(host), rest

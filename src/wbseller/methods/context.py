@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -47,6 +47,7 @@ class Context:
     storage: Storage
     clock: Clock
     now: float  # the request's time, on `clock`
+    path_params: Mapping[str, str] = field(default_factory=dict)  # a templated path's variables, as sent
     _query: dict[str, list[str]] | None = None
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wbseller import __version__
-from wbseller.categories import BY_NAME, HOSTS
+from wbseller.categories import ALL_BY_NAME, ALL_HOSTS
 from wbseller.methods.table import ALL, Method, Table
 from wbseller.tokens import TokenType
 
@@ -138,6 +138,8 @@ def build_document(table: Table, local: bool = False) -> dict[str, Any]:
     """The document; `local` points its servers at this server's path prefixes (for Swagger UI)."""
     paths: dict[str, Any] = {}
     for m in table.methods:
+        if m.generated:  # documented by WB's own documents (served beside this one)
+            continue
         extra = _OPERATIONS.get(m.id, {})
         responses: dict[str, Any] = {
             "200": {
@@ -149,13 +151,13 @@ def build_document(table: Table, local: bool = False) -> dict[str, Any]:
             responses["200"]["content"]["application/json"]["example"] = extra["example"]
         for code in [*extra.get("errors", []), "401", "403", "429"]:
             responses[code] = {"$ref": f"#/components/responses/{code}"}
-        hosts = [h for h in HOSTS if h in m.hosts()]
+        hosts = [h for h in ALL_HOSTS if h in m.hosts()]
         op: dict[str, Any] = {
             "operationId": m.id,
             "summary": m.summary or m.id,
             "description": extra.get("description", "") + "\n\n" + _limits_markdown(m),
             "x-readonly-method": m.read_only,
-            "x-category": "all" if m.category == ALL else BY_NAME[m.category].spec_name,
+            "x-category": "all" if m.category == ALL else ALL_BY_NAME[m.category].spec_name,
             "x-token-types": sorted(t.value for t in m.token_types),
             "security": [{"HeaderApiKey": []}],
             "parameters": extra.get("parameters", []),

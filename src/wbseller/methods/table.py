@@ -1,7 +1,11 @@
-"""The declarative table of methods and limits, loaded from `general.toml` plus a deployment's config.
+"""The table the server routes and limits by: every operation of the catalog, the handlers registered for
+some of them (`general.toml`), and a deployment's config over both.
 
-Adding a method or changing a limit is a change to data: a [[methods]] row names its handler by import
-path, and a [limits.<group>] row gives the rates per token type.
+The catalog (`wbseller.catalog`, built from WB's documents) gives each operation its path, hosts, token rules
+and limit. `general.toml` names the handlers of the operations answered by code ([[methods]] rows by catalog
+id) and the limits that are not an operation's (`auth-failures`). A config file (`serve --config`) overrides a
+limit by its bucket id (a named group's slug, or an operation's id) key by key, overrides a method's fields by
+id, or adds a method of its own. An operation without a handler gets a generated answer (`generated.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wbseller.categories import BY_NAME, HOSTS, Host
+from wbseller.catalog import ALL as CATALOG_ALL
+from wbseller.catalog import Catalog, Operation
+from wbseller.catalog import load as load_catalog
+from wbseller.categories import ALL_BY_NAME, ALL_HOST_BY_PREFIX, ALL_HOSTS, Host, hosts_of, sandbox_of
 from wbseller.ratelimit import Block, Rate
 from wbseller.tokens import ALL_TYPES, TokenType
 
@@ -33,14 +40,39 @@ class TableError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LimitGroup:
+    """One bucket per seller and token type (and host, where `per_host`): its id and this method's rates.
+
+    Members of a named group share the id (one bucket); a member whose table states other numbers keeps
+    them (its own interval and burst against the group's TAT: docs/catalog.md)."""
+
     id: str
     rates: Mapping[TokenType, Rate]  # a token type missing here is not limited by this group
     per_host: bool = False
     block: Block | None = None
     costs: Mapping[int, int] = field(default_factory=dict)  # response status -> total cost
+    class_costs: Mapping[int, int] = field(default_factory=dict)  # status // 100 -> total cost (4xx = 10)
+    test_id: str | None = None  # test tokens' bucket (WB's sandbox limits), where it differs
 
     def rate_for(self, token_type: TokenType) -> Rate | None:
         return self.rates.get(token_type)
+
+    @property
+    def charged(self) -> bool:
+        """Whether some response costs more than one request."""
+        return bool(self.costs or self.class_costs)
+
+    def cost(self, status: int) -> int:
+        """What a response with `status` costs in all (1 unless a cost rule says otherwise)."""
+        cost = self.costs.get(status)
+        if cost is None:
+            cost = self.class_costs.get(status // 100, 1)
+        return cost
+
+    def bucket(self, token_type: TokenType) -> str:
+        """The bucket's id within a seller, before the token type (and host)."""
+        if token_type is TokenType.TEST and self.test_id is not None:
+            return self.test_id
+        return self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +89,26 @@ class Method:
     max_body: int = DEFAULT_MAX_BODY
     subscription: str | None = None
     summary: str = ""
+    operation: Operation | None = None  # the catalog's facts; None for a method a config file adds
+    generated: bool = False  # answered by generation from the documents, not by a handler of ours
+    host_prefixes: tuple[str, ...] = ()  # where it is served; () = every host of `category`
 
     def hosts(self) -> list[Host]:
+        if self.host_prefixes:
+            return [ALL_HOST_BY_PREFIX[p] for p in self.host_prefixes]
         if self.category == ALL:
-            return list(HOSTS)
-        return [h for h in HOSTS if h.category.name == self.category]
+            return [h for h in ALL_HOSTS if h.ping]
+        return list(hosts_of(self.category))
 
     def home(self) -> Host:
         """The host a bare address sends this path to: common-api for `all`, else production."""
-        name = "common" if self.category == ALL else self.category
-        return next(h for h in HOSTS if h.category.name == name and not h.sandbox)
+        if self.category == ALL:
+            return ALL_HOST_BY_PREFIX["common-api"]
+        return next(h for h in self.hosts() if not h.sandbox)
+
+    @property
+    def templated(self) -> bool:
+        return "{" in self.path
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +125,13 @@ class Table:
 
 
 def load_table(
-    config: Path | None = None, extra: Mapping[str, Any] | None = None, *, handlers: bool = True
+    config: Path | None = None,
+    extra: Mapping[str, Any] | None = None,
+    *,
+    handlers: bool = True,
+    catalog: Catalog | None = None,
 ) -> Table:
-    """The built-in table, with a config file and then `extra` (already parsed) merged over it.
+    """The catalog with the built-in registrations, a config file and then `extra` (already parsed) over it.
 
     `handlers=False` skips importing handlers: the client reads the same table for its limits."""
     doc = _read(DEFAULT_TABLE)
@@ -93,7 +139,7 @@ def load_table(
         doc = merge(doc, _read(config))
     if extra:
         doc = merge(doc, extra)
-    return build(doc, handlers=handlers)
+    return build(doc, handlers=handlers, catalog=load_catalog() if catalog is None else catalog)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -125,9 +171,23 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return {"limits": limits, "methods": methods}
 
 
-def build(doc: Mapping[str, Any], *, handlers: bool = True) -> Table:
-    limits = {gid: _group(gid, g) for gid, g in doc.get("limits", {}).items()}
-    methods = tuple(_method(m, limits, handlers) for m in doc.get("methods", []))
+def build(doc: Mapping[str, Any], *, handlers: bool = True, catalog: Catalog | None = None) -> Table:
+    """The table of `doc` (limits and method rows) over `catalog`'s operations (None: `doc` alone)."""
+    overrides: Mapping[str, Any] = doc.get("limits", {})
+    rows = {str(m.get("id")): m for m in doc.get("methods", [])}
+    ops = catalog.operations if catalog is not None else ()
+    own = [(op, _catalog_group(op, overrides.get(op.limit.group or op.id))) for op in ops]
+    limits: dict[str, LimitGroup] = {}
+    for _, group in own:
+        limits.setdefault(group.id, group)
+    for gid, g in overrides.items():
+        if gid not in limits:
+            limits[gid] = _group(gid, g)
+    methods_list = [
+        _from_operation(op, group, rows.pop(op.id, None), limits, handlers, catalog) for op, group in own
+    ]
+    methods_list.extend(_method(m, limits, handlers) for m in rows.values())
+    methods = tuple(methods_list)
     seen: set[tuple[str, str, str]] = set()
     for m in methods:
         for h in m.hosts():
@@ -163,6 +223,97 @@ def _group(gid: str, g: Mapping[str, Any]) -> LimitGroup:
     return LimitGroup(gid, rates, bool(g.get("per_host", False)), block, costs)
 
 
+def _catalog_group(op: Operation, over: Mapping[str, Any] | None) -> LimitGroup:
+    """An operation's limit from the catalog, with a config's [limits.<bucket id>] over it key by key."""
+    lim = op.limit
+    gid = lim.group or op.id
+    rates = {TokenType(t): Rate(r.period, r.limit, r.burst) for t, r in lim.rates.items()}
+    block = Block(lim.block.strikes, lim.block.window, lim.block.seconds) if lim.block else None
+    costs: dict[int, int] = {}
+    class_costs: dict[int, int] = {}
+    for status, cost in lim.costs.items():
+        if status.endswith("xx"):
+            class_costs[int(status[0])] = cost
+        else:
+            costs[int(status)] = cost
+    group = LimitGroup(gid, rates, lim.per_host, block, costs, class_costs, lim.test_group)
+    if not over:
+        return group
+    mine = _group(gid, {"rates": {}, **over})
+    return LimitGroup(
+        gid,
+        {**group.rates, **mine.rates},
+        bool(over.get("per_host", group.per_host)),
+        mine.block if "block" in over else group.block,
+        mine.costs if "costs" in over else group.costs,
+        {} if "costs" in over else group.class_costs,
+        group.test_id,
+    )
+
+
+def _from_operation(
+    op: Operation,
+    group: LimitGroup,
+    row: Mapping[str, Any] | None,
+    limits: Mapping[str, LimitGroup],
+    handlers: bool,
+    catalog: Catalog | None,
+) -> Method:
+    """A catalog operation as a method: its handler from a [[methods]] row of the same id, else generated.
+    A row may also change the operation's fields (a deployment's config: its limit group, read-only...)."""
+    row = row or {}
+    where = f"methods[{op.id}]"
+    if "limit" in row:
+        limit_id = str(_get(row, "limit", str, where))
+        if limit_id not in limits:
+            raise TableError(f"{where}: unknown limit group {limit_id!r}")
+        group = limits[limit_id]
+    prefixes: tuple[str, ...] = ()
+    if op.category != CATALOG_ALL:
+        twin = sandbox_of(op.host) if "test" in op.token_types else None
+        prefixes = (op.host,) if twin is None else (op.host, twin.prefix)
+    handler_path = str(row.get("handler", ""))
+    handler: Handler
+    if handler_path:
+        handler = _import(handler_path, where) if handlers else _not_loaded
+    elif handlers and catalog is not None:
+        handler = _generated(op, catalog)
+    else:
+        handler = _not_loaded
+    types = row.get("token_types", sorted(op.token_types))
+    return Method(
+        id=op.id,
+        http=op.http,
+        path=op.path,
+        category=op.category,
+        read_only=bool(row.get("read_only", op.read_only)),
+        token_types=frozenset(_token_type(n, where) for n in types),
+        limit=group,
+        handler=handler,
+        handler_path=handler_path,
+        max_body=int(row.get("max_body", op.max_body or DEFAULT_MAX_BODY)),
+        subscription=row.get("subscription"),
+        summary=str(row.get("summary", "")),
+        operation=op,
+        generated=not handler_path,
+        host_prefixes=prefixes,
+    )
+
+
+def _generated(op: Operation, catalog: Catalog) -> Handler:
+    """The generated answer of `op`, made on its first call (the generator is server-side only)."""
+    made: list[Handler] = []
+
+    async def handler(ctx: Context) -> Reply:
+        if not made:
+            from wbseller.methods.generated import Generated  # type: ignore[import-not-found,unused-ignore]
+
+            made.append(Generated(op, dict(catalog.defs_of(op))))
+        return await made[0](ctx)
+
+    return handler
+
+
 def _rate(r: Any, where: str) -> Rate:
     if not isinstance(r, dict):
         raise TableError(f"{where}: expected {{period, limit, burst}}")
@@ -180,7 +331,7 @@ def _method(m: Mapping[str, Any], limits: Mapping[str, LimitGroup], handlers: bo
     mid = str(_get(m, "id", str, "methods"))
     where = f"methods[{mid}]"
     category = str(_get(m, "category", str, where))
-    if category != ALL and category not in BY_NAME:
+    if category != ALL and category not in ALL_BY_NAME:
         raise TableError(f"{where}: unknown category {category!r}")
     limit_id = str(_get(m, "limit", str, where))
     if limit_id not in limits:
