@@ -3,13 +3,15 @@
 Every choice comes from a hash of (seed, JSON path, purpose), never from global random state, so the same
 seed gives the same instance on every run and process, and a change in one branch of a schema does not
 reshuffle the rest. Generated values are checked with the validator: a `oneOf`/`anyOf` branch is kept only
-if the whole node accepts it (a `oneOf` instance must match exactly one branch), and `generate` retries a
-few derived seeds before giving up on a schema it cannot satisfy.
+if the whole node accepts it (a `oneOf` instance must match exactly one branch; where branches overlap, the
+instance is pinned to one by nulls in properties only its rivals declare, see `_Gen.pin`), and `generate`
+retries a few derived seeds before giving up on a schema it cannot satisfy.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import hashlib
 import importlib
@@ -30,6 +32,7 @@ from wbseller.schemas.validate import Validator
 _sre: Any = importlib.import_module("re._parser")
 
 _ATTEMPTS = 5
+_PIN_TRIES = 500  # null insertions tried when pinning an instance to one `oneOf` branch
 _MAX_DEPTH = 40
 _EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 _SPAN = 2 * 365 * 86400  # 2025-01-01 .. 2026-12-31
@@ -166,8 +169,46 @@ class _Gen:
             if check.is_valid(value):
                 return value
             first = value if i == 0 else first
-        # no branch is accepted alone (a `oneOf` whose branches overlap): the preferred branch's instance
+        # no branch is accepted alone: a `oneOf` whose branches overlap (WB's five commission shapes in
+        # 10-tariffs, where `anyOf` is meant). Pin the preferred branch's instance to it, else return it as is.
+        if keyword == "oneOf" and order:
+            pinned = self.pin(first, order[0], order[1:], check)
+            if pinned is not None:
+                return pinned
         return first
+
+    def checker(self, node: Any) -> Validator:
+        return Validator(node, self.defs) if id(node) in self.synthetic else _validator(node, self.defs)
+
+    def pin(self, value: Any, chosen: Any, others: list[Any], check: Validator) -> Any:
+        """`value` (an instance of branch `chosen` that `others` accept too) with properties set to null that
+        `chosen` leaves open and a rival declares otherwise, until only `chosen` accepts it; None if no such
+        properties are found. Null reads as "not applicable": {"kgvpChina": null} in a Russian commission row.
+        The same property goes into every object at one place (each item of a list), so rows keep one shape.
+        """
+        value = copy.deepcopy(value)  # a const or enum value may be the schema's own object
+        accepts = self.checker(chosen).is_valid
+        names = _declared_names(others, self.defs)
+        places = _objects_by_place(value)
+        tries = 0
+        for rival in (self.checker(b) for b in others):
+            excluded = not rival.is_valid(value)
+            for objects in places.values():
+                for name in names:
+                    if excluded or tries >= _PIN_TRIES:
+                        break
+                    if any(name in o for o in objects):
+                        continue
+                    tries += 1
+                    for o in objects:
+                        o[name] = None
+                    excluded = accepts(value) and not rival.is_valid(value)
+                    if not excluded:
+                        for o in objects:
+                            del o[name]
+            if not excluded:
+                return None
+        return value if check.is_valid(value) else None
 
     def object(
         self, node: dict[str, Any], path: str, name: str, stack: tuple[str, ...], shallow: bool
@@ -303,6 +344,47 @@ class _Gen:
         if fmt == "binary":
             return f"{name or 'file'}.bin"
         return None
+
+
+def _declared_names(nodes: list[Any], defs: dict[str, Any]) -> list[str]:
+    """Every property name declared anywhere in `nodes` (through $refs), in the order first met."""
+    names: dict[str, None] = {}
+    seen: set[str] = set()
+    stack = list(reversed(nodes))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(reversed(node))
+        elif isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                name = ref.removeprefix(DEFS_PREFIX)
+                if name not in seen:
+                    seen.add(name)
+                    stack.append(defs.get(name, {}))
+                continue
+            for key, sub in reversed(node.items()):
+                if key == "properties" and isinstance(sub, dict):
+                    names.update(dict.fromkeys(sub))
+                    stack.extend(reversed(sub.values()))
+                elif key not in ("enum", "const", "default", "required"):
+                    stack.append(sub)
+    return list(names)
+
+
+def _objects_by_place(value: Any) -> dict[str, list[dict[str, Any]]]:
+    """The objects inside `value` by place, list indexes left out (`report[]` holds every row of `report`),
+    deepest first: a row's null field reads better than a stray one at the top."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        place, node = stack.pop(0)
+        if isinstance(node, dict):
+            out.setdefault(place, []).append(node)
+            stack.extend((f"{place}.{k}", v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((f"{place}[]", v) for v in node)
+    return dict(sorted(out.items(), key=lambda item: -item[0].count(".") - item[0].count("[]")))
 
 
 def _child(path: str, key: str) -> str:
