@@ -36,9 +36,8 @@ class AccessLog:
         self, started: float, verb: str, host: bytes | None, path: str, status: int, request_id: bytes | None
     ) -> None:
         if len(self._pending) < MAX_PENDING:
-            self._pending.append(
-                (time.time(), time.perf_counter() - started, verb, host, path, status, request_id)
-            )
+            # Times on the monotonic clock only; the wall clock is applied at flush (one call a batch).
+            self._pending.append((started, time.perf_counter(), verb, host, path, status, request_id))
         else:
             self.dropped += 1
 
@@ -54,14 +53,29 @@ class AccessLog:
             self.dropped = 0
         if not batch or not log.isEnabledFor(logging.INFO):
             return
+        to_wall = time.time() - time.perf_counter()
+        stamps: dict[int, str] = {}  # second -> its text: a batch spans a fraction of a second
+        hosts: dict[bytes | None, str] = {None: "-"}
         lines = []
-        for at, took, verb, host, path, status, rid in batch:
-            stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            h = host.decode("latin-1") if host is not None else "-"
-            line = f"{stamp}.{int(at * 1000) % 1000:03d}Z {verb} {h} {_printable(path)} {status or '-'} {took * 1000:.2f}ms"
-            if rid is not None:
-                line += f" {rid.decode()}"
-            lines.append(line)
+        for started, ended, verb, host, path, status, rid in batch:
+            at = ended + to_wall
+            sec = int(at)
+            stamp = stamps.get(sec)
+            if stamp is None:
+                stamp = stamps[sec] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            h = hosts.get(host)
+            if h is None:
+                h = hosts[host] = host.decode("latin-1")  # type: ignore[union-attr]  # None is in `hosts`
+            line = "%s.%03dZ %s %s %s %s %.2fms" % (  # noqa: UP031 - the fastest spelling, once a line
+                stamp,
+                int(at * 1000) % 1000,
+                verb,
+                h,
+                path if path.isprintable() else _printable(path),
+                status or "-",
+                (ended - started) * 1000,
+            )
+            lines.append(line if rid is None else f"{line} {rid.decode()}")
         log.info("\n".join(lines))
 
 

@@ -34,14 +34,14 @@ from wbseller.errors import (
     render_error,
 )
 from wbseller.gateway.accesslog import AccessLog
-from wbseller.gateway.auth import AUTH_FAILURES, AuthGuard, SellerCache, TokenCache, limit_headers, missing
+from wbseller.gateway.auth import AUTH_FAILURES, AuthGuard, SellerCache, TokenCache, missing
 from wbseller.gateway.clients import ClientAddress
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
 from wbseller.gateway.metrics import Stats, WorkerShare, snapshot
 from wbseller.gateway.routing import Router, names_of
 from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.table import LimitGroup, Method, Table, load_table
-from wbseller.ratelimit import Limiter, MemoryLimiter, Rate
+from wbseller.ratelimit import Decision, Limiter, MemoryLimiter, Rate, ceil_seconds
 from wbseller.ratelimit.redis import RedisLimiter
 from wbseller.storage import SellerState, Storage, sqlite_url
 from wbseller.storage.store import prepare_data_dir
@@ -66,6 +66,7 @@ _NO_ROUTES = Router()
 INTERNAL_DETAIL = "internal error; the request id names it in our logs"
 _NO_BODY = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _NO_PARAMS: Mapping[str, str] = {}
+_TOO_MANY = TooManyRequests.title
 
 
 class ClientGone(Exception):
@@ -323,16 +324,15 @@ class Gateway:
                     remaining = answer
                 elif answer.allowed:
                     remaining = answer.remaining
-                else:
+                else:  # refused: answered here, without an exception (a flood of 429s is the cheap path)
                     self.stats.limited[group.id] += 1
-                    detail = f"limited by {group.id}"
-                    if answer.blocked:
-                        detail += "; the method is temporarily blocked for automated polling"
-                    raise TooManyRequests(
-                        detail,
-                        "method-blocked-polling" if answer.blocked else "rate-limited",
-                        headers=limit_headers(answer),
-                    )
+                    status, headers, body = self.limited_reply(group.id, answer, number, now)
+                    counts[429] = counts.get(429, 0) + 1
+                    await send({"type": "http.response.start", "status": 429, "headers": headers})
+                    await send({"type": "http.response.body", "body": body})
+                    if access is not None:
+                        access.add(started, http, host_h, scope["path"], 429, headers[2][1])
+                    return
 
             try:
                 if chunked or length or http not in _NO_BODY:
@@ -521,6 +521,28 @@ class Gateway:
             self._refusals.clear()
         counts = self.stats.for_host(scope.get("wb_host", "-"))
         self._refusals[key] = Refusal(err.status, err.title, err.detail, err.code, tuple(err.headers), counts)
+
+    def limited_reply(self, group_id: str, answer: Decision, number: int, now: float) -> Response:
+        """A 429: the body from its cached template, the limit's headers from the decision."""
+        request_id = self._request_id(number)
+        if answer.blocked:
+            detail = f"limited by {group_id}; the method is temporarily blocked for automated polling"
+            code = "method-blocked-polling"
+        else:
+            detail, code = f"limited by {group_id}", "rate-limited"
+        body = render(429, _TOO_MANY, detail, code, request_id, ORIGIN, now)
+        return (
+            429,
+            [
+                _CT_PROBLEM,
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                (b"x-ratelimit-retry", str(ceil_seconds(answer.retry_after)).encode()),
+                (b"x-ratelimit-limit", str(answer.limit).encode()),
+                (b"x-ratelimit-reset", str(ceil_seconds(answer.reset_after)).encode()),
+            ],
+            body,
+        )
 
     def refusal_reply(self, r: Refusal, number: int) -> Response:
         request_id = self._request_id(number)
