@@ -17,6 +17,7 @@ a few attribute reads; a JSON body costs its UTF-8 decode, the parse and the val
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import re
@@ -174,12 +175,13 @@ def _kind(schema: Any, defs: Mapping[str, Any]) -> str:
 
 
 def _plain(schema: Any) -> bool:
-    """Nothing for a validator to check once the text is coerced to the schema's type."""
+    """Nothing for a validator to check once the text is coerced to the schema's type (a date-time parameter
+    is checked by `_date_time`, not by its format)."""
     return (
         isinstance(schema, dict)
         and set(schema) <= _PLAIN_KEYS
         and isinstance(schema.get("type"), str)
-        and schema.get("format") not in _ASSERTED_FORMATS
+        and (schema.get("format") not in _ASSERTED_FORMATS or schema.get("format") == "date-time")
     )
 
 
@@ -440,7 +442,7 @@ class _Form:
         self.files: set[str] = set()
         self.coercers: dict[str, Callable[[str], Any]] = {}
         for n, s in properties.items():
-            item = _resolve(s, defs).get("items", {}) if n in self.arrays else s
+            item = (_resolve(s, defs) or {}).get("items", {}) if n in self.arrays else s
             if _binary(item, defs):
                 self.files.add(n)
             else:
@@ -516,6 +518,8 @@ class _Plan:
         self.query_params = query
         self.required_query = [p for p in query if p.required]
         self.defaults = {p.name: p.default for p in query if p.has_default}
+        # a list or object default is copied for each request: a handler may change what it gets
+        self.shared_defaults = all(not isinstance(v, list | dict) for v in self.defaults.values())
         header = [
             _Param(p.name, "header", p.required, p.schema, defs)
             for p in op.parameters
@@ -599,8 +603,8 @@ class RequestCheck:
                         raise param.missing(error)
                     continue
                 typed_headers[param.name] = param.value(texts, error)
-        if self.request is None or not body:
-            if self.request is not None and self.request.required:
+        if self.request is None or not body or not plan.media:
+            if self.request is not None and self.request.required and not body:
                 raise error("body: is required", BODY_MISSING)
             # a body where none is declared is not read: WB's services ignore it too
             return Checked(path, query, typed_headers, None, None)
@@ -627,7 +631,7 @@ class RequestCheck:
                 # an empty value of a typed parameter is no value (`dateFrom=` where allowEmptyValue is meant)
                 if text or (param.coerce is str and not param.array):
                     sent.setdefault(param.name, []).append(text)
-        query = dict(plan.defaults)
+        query = dict(plan.defaults) if plan.shared_defaults else copy.deepcopy(plan.defaults)
         for param in plan.required_query:
             if param.name not in sent:
                 raise param.missing(error)
