@@ -1,5 +1,7 @@
-"""uvicorn's HTTP protocol with two changes: a request its parser rejects gets WB's error body too, and a
-request head (request line and headers) has a size limit.
+"""uvicorn's HTTP protocol with four changes: a request its parser rejects gets WB's error body too, a
+request head (request line and headers) has a size limit, what uvicorn would log once per such request is
+counted and summed up in one line a minute, and a connection is not kept for a request body that the
+answer left unread.
 
 uvicorn answers an unparsable request (bad Content-Length, bad chunk, non-ASCII path...) itself, before
 any app sees it, with plain text. WB answers every refusal with one JSON body, so do we.
@@ -7,22 +9,115 @@ any app sees it, with plain text. WB answers every refusal with one JSON body, s
 httptools sets no limit on a request's head: a client could send headers without end, and the parser
 gathers a long header value by concatenation, which grows quadratically (measured: 16 MiB took 0.35 s of
 CPU). A head over `MAX_HEAD` bytes is answered 431 and the connection closed, without reading the rest.
+
+uvicorn logs a WARNING for every request that is not HTTP ("Invalid HTTP request received.") and two for
+every request asking for an upgrade it cannot do: bytes cheaper to send than the lines they cost, so a
+flood of them grows the log without bound. `TALLY` counts them by reason (`TALLY.counts`, for /metrics)
+and logs the first at once, then at most one line each `SUMMARY_SECONDS` while they keep coming.
+
+A response sent before the request's body is all in (a 413 on the declared Content-Length, a 401 on a
+POST) leaves the rest of that body on the connection: uvicorn would read and drop it, however long it is,
+and then keep the connection. So a request's cycle is not kept alive until its body has arrived; one
+answered before then says `connection: close` and uvicorn closes the connection after it (RFC 9110
+§15.5.14, and what nginx does). Also, uvicorn cancels a connection's keep-alive timer only when the
+connection ends cleanly: one its client reset stays referenced by the timer, with its last request,
+for the 5 s of `timeout_keep_alive`; here it is cancelled however the connection ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import time
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from wbseller.errors import PROBLEM_JSON, render
 
 MAX_HEAD = 64 * 1024  # bytes; a token is ~0.4 KiB, and nginx (WB's front) takes 4 x 8 KiB lines
+SUMMARY_SECONDS = 60.0  # at most one line this often about requests refused by the protocol
+
+# reason -> (the first line, when none came for a while; how the summary line counts them)
+REASONS = {
+    "http-malformed": ("Invalid HTTP request received (answered 400)", "not HTTP (400)"),
+    "headers-too-large": (
+        f"Request head over {MAX_HEAD} bytes (answered 431)",
+        f"with a head over {MAX_HEAD} bytes (431)",
+    ),
+    "upgrade-unsupported": (
+        "Unsupported upgrade request (answered as plain HTTP)",
+        "asking for an unsupported upgrade",
+    ),
+}
+
+
+class Tally:
+    """Requests the protocol refused (or would have logged), by reason: counted since start, and logged
+    on uvicorn's error logger at most once per `interval`. The first one after a quiet interval is logged at
+    once (an operator sees a lone bad client as before); those that follow within the interval are
+    counted, and a timer on the event loop logs their sum when it ends, and goes on each interval while
+    they keep coming. (A sum still pending when the server stops is not logged: uvicorn ends the process
+    by its signal right after shutting down; the app's lifespan shutdown could call `flush`.)"""
+
+    def __init__(self, interval: float = SUMMARY_SECONDS) -> None:
+        self.interval = interval
+        self.counts: dict[str, int] = dict.fromkeys(REASONS, 0)  # since start
+        self._pending: dict[str, int] = {}  # since the last line
+        self._since = 0.0  # monotonic time of the last line
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.logger = logging.getLogger("uvicorn.error")
+
+    def note(self, reason: str, loop: asyncio.AbstractEventLoop, client: Any) -> None:
+        self.counts[reason] += 1
+        if self._timer is not None and self._loop is loop:
+            self._pending[reason] = self._pending.get(reason, 0) + 1
+            return
+        self.flush()  # a sum left by another event loop (a process running several one after another)
+        peer = f" from {client[0]}:{client[1]}" if client else ""
+        self.logger.warning(
+            "%s%s; more within %d s are summed up in one line",
+            REASONS[reason][0],
+            peer,
+            self.interval,
+        )
+        self._since = time.monotonic()
+        self._loop = loop
+        self._timer = loop.call_later(self.interval, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._pending and self._loop is not None:
+            self.flush()
+            self._timer = self._loop.call_later(self.interval, self._tick)  # still coming: keep summing
+
+    def flush(self) -> None:
+        """Log the sum of what came since the last line, if anything did."""
+        if not self._pending:
+            return
+        now = time.monotonic()
+        parts = [f"{n} {REASONS[reason][1]}" for reason, n in self._pending.items()]
+        self.logger.warning(
+            "In the last %.0f s, %d more requests were refused by the HTTP protocol: %s (since start: %d)",
+            now - self._since,
+            sum(self._pending.values()),
+            ", ".join(parts),
+            sum(self.counts.values()),
+        )
+        self._pending.clear()
+        self._since = now
+
+
+TALLY = Tally()
 
 
 class WBHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0  # bytes received while the current request's head is incomplete
+    _keep_alive = False  # the parser's keep-alive decision for the current request, once its body is in
+    _shutting_down = False
     scope: Any = None  # uvicorn sets it when a request begins
 
     def data_received(self, data: bytes) -> None:
@@ -35,7 +130,18 @@ class WBHttpToolsProtocol(HttpToolsProtocol):
                 "headers-too-large",
             )
             return
-        HttpToolsProtocol.data_received(self, data)  # on every read: no super() lookup
+        # uvicorn's data_received, but for what it logs (see _refuse and _unsupported_upgrade_warning)
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.send_400_response("Invalid HTTP request received.")
+            return
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+                return
+            self._unsupported_upgrade_warning()
         # After a complete head uvicorn has made the request's cycle from the request's scope; until then
         # (a head split over reads) count what came.
         cycle: Any = self.cycle
@@ -48,11 +154,46 @@ class WBHttpToolsProtocol(HttpToolsProtocol):
             return False
         return data.find(b"\r\n\r\n", 0, max(0, MAX_HEAD - self._head_bytes) + 4) < 0
 
+    def on_headers_complete(self) -> None:
+        HttpToolsProtocol.on_headers_complete(self)
+        cycle: Any = self.cycle
+        if cycle is not None and cycle.scope is self.scope:  # this request's cycle (not a WebSocket's)
+            # Not kept alive until the body is in (on_message_complete): an answer sent before says
+            # `connection: close`, and uvicorn closes after it. Without a body, on_message_complete runs
+            # within this same read, before the app has run at all.
+            self._keep_alive = cycle.keep_alive
+            cycle.keep_alive = False
+
+    def on_message_complete(self) -> None:
+        # uvicorn's, inlined (one call less on every request), and the keep-alive of on_headers_complete
+        cycle = self.cycle
+        if (self.parser.should_upgrade() and self._should_upgrade()) or cycle.response_complete:
+            return
+        cycle.more_body = False
+        cycle.message_event.set()
+        if not cycle.response_started and not self._shutting_down:
+            cycle.keep_alive = self._keep_alive
+
+    def shutdown(self) -> None:
+        self._shutting_down = True  # uvicorn's shutdown ends keep-alive; a body coming in must not undo it
+        HttpToolsProtocol.shutdown(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        HttpToolsProtocol.connection_lost(self, exc)
+        # uvicorn cancels the timer only when exc is None; after a reset it would hold this protocol, its
+        # parser and last request for timeout_keep_alive seconds (a flood of resets: thousands at once).
+        self._unset_keepalive_if_required()
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn logs two lines per such request; the request itself is served as plain HTTP.
+        TALLY.note("upgrade-unsupported", self.loop, self.client)
+
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, "Bad Request", f"malformed HTTP request: {msg}", "http-malformed")
 
     def _refuse(self, status: int, reason: str, detail: str, code: str) -> None:
         """Answer before any app has seen the request, and close: the stream cannot be trusted further."""
+        TALLY.note(code, self.loop, self.client)
         request_id = os.urandom(16).hex()
         body = render(status, reason.lower(), detail, code, request_id, "wbseller-gateway")
         content = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("ascii"))]
