@@ -8,6 +8,7 @@ The per-operation cases are computed from the catalog: parameter values and bodi
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -829,3 +830,48 @@ def test_costs() -> None:
     # a GET without parameters: a few microseconds
     seller_info = RequestCheck(CATALOG.by_key("GET", "/api/v1/seller-info"), {})
     assert best(lambda: [seller_info.check({}, b"", headers, b"") for _ in range(1000)]) / 1000 < 20e-6
+
+
+GARBLE = [
+    b"%ff",
+    b"%",
+    b"+",
+    b"&",
+    b"=",
+    b",",
+    b"[]",
+    b"\xff",
+    b"NaN",
+    b"{",
+    b"[",
+    b'"',
+    b"\\ud800",
+    b"1e999",
+]
+GARBLE += [b"\r\n", b"--", BOUNDARY.encode(), b"\r\n\r\n"]
+
+
+def garble(data: bytes, rnd: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rnd.randrange(1, 4)):
+        at = rnd.randrange(len(out) + 1)
+        out[at : at + rnd.randrange(3)] = rnd.choice(GARBLE)
+    return bytes(out)
+
+
+def test_garbled_requests_get_wb_errors_only() -> None:
+    # a seeded fuzz over every operation: whatever is broken, the answer is a WB refusal, never a crash
+    rnd = random.Random(12)
+    refused = 0
+    for op in OPS:
+        sample = valid(op)
+        check = RequestCheck(op, CATALOG.defs_of(op))
+        for _ in range(8):
+            path = {k: garble(v.encode(), rnd).decode("latin-1") for k, v in sample.path.items()}
+            query, body = garble(sample.query_string(), rnd), garble(sample.body, rnd)
+            try:
+                check.check(path, query, sample.headers, body)
+            except WBError as err:
+                assert err.code in CODES and err.status in (400, 413, 422), (op.id, err.detail)
+                refused += 1
+    assert refused > len(OPS)  # most garbled requests are refused

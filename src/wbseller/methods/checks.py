@@ -269,10 +269,10 @@ class _Param:
         self.date_time = isinstance(resolved_items, dict) and resolved_items.get("format") == "date-time"
         self.has_default = isinstance(resolved, dict) and "default" in resolved
         self.default = resolved.get("default") if self.has_default else None
-        plain = _plain(resolved) and (not self.array or _plain(_resolve(items, defs)))
+        # (an array's schema is never plain: its items, counts and uniqueness are the validator's)
         self.validator = (
             None
-            if schema is None or (plain and not self.array)
+            if schema is None or _plain(resolved)
             else Validator(schema, defs, root=self.where, formats=not self.date_time)
         )
 
