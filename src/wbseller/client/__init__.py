@@ -3,8 +3,9 @@
     from wbseller.client import Client
     with Client() as wb:                      # token from $WB_API_TOKEN
         print(wb.seller_info().name)
+        orders = wb.call("get-api-v3-orders-new").json()   # any operation of the catalog, by id
 
-It paces itself by the same limit table the server uses, retries 429s, 5xx and network errors by a
+It paces itself by the same catalog of operations and limits the server uses, retries 429s, 5xx and network errors by a
 `RetryPolicy`, refuses calls the token cannot make before sending them, and raises one exception
 hierarchy (`wbseller.client.exceptions`). docs/client.md has the whole story.
 """
@@ -21,6 +22,7 @@ from wbseller.client.exceptions import (
     Conflict,
     ConnectionFailed,
     Forbidden,
+    InvalidCall,
     NotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -33,21 +35,33 @@ from wbseller.client.exceptions import (
     TokenTypeNotAllowed,
     Unauthorized,
     UnexpectedResponse,
+    UnknownOperation,
     Unprocessable,
     WBAPIError,
     WBClientError,
 )
-from wbseller.client.models import Access, NewsItem, NewsType, Ping, SellerInfo, TokenInfo, TokenType
+from wbseller.client.models import (
+    Access,
+    CallResult,
+    NewsItem,
+    NewsType,
+    Ping,
+    SellerInfo,
+    TokenInfo,
+    TokenType,
+)
 
 __all__ = [
     "Access",
     "AsyncClient",
     "BadRequest",
+    "CallResult",
     "CategoryNotAllowed",
     "Client",
     "Conflict",
     "ConnectionFailed",
     "Forbidden",
+    "InvalidCall",
     "NewsItem",
     "NewsType",
     "NotAllowed",
@@ -68,6 +82,7 @@ __all__ = [
     "TokenTypeNotAllowed",
     "Unauthorized",
     "UnexpectedResponse",
+    "UnknownOperation",
     "Unprocessable",
     "WBAPIError",
     "WBClientError",

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 
+from wbseller.catalog import Catalog, Operation
 from wbseller.categories import Category
-from wbseller.client._core import Core, NewsPager, Plan, Wait, WaitHook
+from wbseller.client._core import Core, Files, NewsPager, Params, Plan, Wait, WaitHook
+from wbseller.client._ops import PathValue
 from wbseller.client._retry import RetryPolicy
 from wbseller.client._throttle import Clock, Throttle
 from wbseller.client.exceptions import WBClientError
-from wbseller.client.models import NewsItem, Ping, SellerInfo, TokenInfo
-from wbseller.methods.table import Table
+from wbseller.client.models import CallResult, NewsItem, Ping, SellerInfo, TokenInfo
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
         config: str | Path | None = None,
-        table: Table | None = None,
+        catalog: Catalog | None = None,
         retry: RetryPolicy | None = None,
         throttle: Throttle | bool = True,
         clock: Clock = time.monotonic,
@@ -47,7 +48,7 @@ class AsyncClient:
             token,
             base_url=base_url,
             config=config,
-            table=table,
+            catalog=catalog,
             retry=retry,
             throttle=throttle,
             clock=clock,
@@ -92,6 +93,37 @@ class AsyncClient:
 
     async def seller_info(self) -> SellerInfo:
         return await self._run(self._core.seller_info())
+
+    async def call(
+        self,
+        operation: str,
+        *,
+        path: Mapping[str, PathValue] | None = None,
+        params: Params | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
+        data: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        headers: Mapping[str, str] | None = None,
+        host: str | Category | None = None,
+    ) -> CallResult:
+        """`Client.call`, awaited; concurrent calls of one bucket queue one interval apart."""
+        return await self._run(
+            self._core.call(
+                operation,
+                path=path,
+                params=params,
+                json=json,
+                content=content,
+                data=data,
+                files=files,
+                headers=headers,
+                host=host,
+            )
+        )
+
+    def operation(self, name: str) -> Operation:
+        return self._core.operation(name)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -13,22 +13,35 @@ import functools
 import os
 import time
 import warnings
-from collections.abc import Callable, Generator, Hashable
+from collections.abc import Callable, Generator, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 
 import wbseller
-from wbseller.categories import BY_NAME, CATEGORIES, Category, Host
+from wbseller.catalog import ALL, Catalog, Operation
+from wbseller.catalog import Rate as CatalogRate
+from wbseller.catalog import load as load_catalog
+from wbseller.categories import (
+    ALL_BY_NAME,
+    ALL_HOST_BY_PREFIX,
+    ALL_HOSTS,
+    CATEGORIES,
+    Category,
+    Host,
+    sandbox_of,
+)
+from wbseller.client._ops import Operations, PathValue, fill_path, read_config
 from wbseller.client._retry import RetryPolicy
 from wbseller.client._throttle import Clock, Throttle
 from wbseller.client._token import EXPIRY_WARNING_DAYS, decode_token
 from wbseller.client.exceptions import (
     CategoryNotAllowed,
     ConnectionFailed,
+    InvalidCall,
     NotAllowed,
     RateLimited,
     ReadOnlyNotAllowed,
@@ -39,8 +52,7 @@ from wbseller.client.exceptions import (
     WBAPIError,
     error_class,
 )
-from wbseller.client.models import NewsItem, Ping, SellerInfo, TokenInfo, as_news_date
-from wbseller.methods.table import ALL, Method, Table, load_table
+from wbseller.client.models import CallResult, NewsItem, Ping, SellerInfo, TokenInfo, as_news_date
 from wbseller.ratelimit.gcra import Rate
 from wbseller.tokens import strip_scheme
 
@@ -50,6 +62,13 @@ TOKEN_ENV = "WB_API_TOKEN"  # noqa: S105 -- the variable's name, not a token
 NEWS_PAGE = 100  # WB returns at most 100 news a call
 USER_AGENT = f"wbseller-client/{wbseller.__version__}"
 
+# What `call` passes on to httpx, as httpx takes it (a value None is left out of the query).
+Primitive = str | int | float | bool | None
+Params = Mapping[str, Primitive | Sequence[Primitive]]
+FileContent = bytes | IO[bytes]
+FileField = FileContent | tuple[str | None, FileContent] | tuple[str | None, FileContent, str | None]
+Files = Mapping[str, FileField]
+
 
 @dataclass(frozen=True, slots=True)
 class Wait:
@@ -57,7 +76,8 @@ class Wait:
 
     seconds: float
     reason: str
-    limit: str  # the limit group (throttle, rate-limited) or the method (retry)
+    limit: str  # the limit's bucket: its group, or the operation's id (throttle, rate-limited); or the
+    # operation (retry)
 
 
 Step = httpx.Request | Wait
@@ -67,21 +87,46 @@ WaitHook = Callable[[Wait], None]
 
 
 @functools.cache
-def _builtin_table() -> Table:
-    return load_table(handlers=False)
+def _gcra(rate: CatalogRate) -> Rate:
+    """The catalog's numbers as the GCRA's rate (the same arithmetic as the server's buckets)."""
+    return Rate(rate.period, rate.limit, rate.burst)
 
 
 def category_named(name: str | Category) -> Category:
     if isinstance(name, Category):
         return name
-    cat = BY_NAME.get(name)
+    cat = ALL_BY_NAME.get(name)
     if cat is None:
-        raise ValueError(f"unknown category {name!r}; expected one of: {', '.join(BY_NAME)}")
+        raise InvalidCall(f"unknown category {name!r}; expected one of: {', '.join(ALL_BY_NAME)}")
     return cat
 
 
+def host_named(name: str | Category) -> Host:
+    """A production host by category (its own host: `promotion` is advert-api) or by host prefix."""
+    if isinstance(name, Category) or name in ALL_BY_NAME:
+        return ALL_HOST_BY_PREFIX[category_named(name).prefix]
+    host = ALL_HOST_BY_PREFIX.get(name)
+    if host is None or host.sandbox:
+        hint = (
+            "; name the production host: a test token goes to its sandbox by itself"
+            if host is not None
+            else ""
+        )
+        raise InvalidCall(
+            f"unknown category or host {name!r}{hint}; categories: {', '.join(ALL_BY_NAME)}; hosts: "
+            + ", ".join(h.prefix for h in ALL_HOSTS if not h.sandbox)
+        )
+    return host
+
+
+def _accept(op: Operation) -> str:
+    """The media types the operation's success answers come in, as the Accept header."""
+    types = sorted({ct for status, media in op.responses.items() if status.startswith("2") for ct in media})
+    return ", ".join(types) or "application/json"
+
+
 class Core:
-    """What a client knows (token, table, hosts, policies) and how a call goes, without I/O."""
+    """What a client knows (token, operations, hosts, policies) and how a call goes, without I/O."""
 
     def __init__(
         self,
@@ -89,7 +134,7 @@ class Core:
         *,
         base_url: str | None = None,
         config: str | Path | None = None,
-        table: Table | None = None,
+        catalog: Catalog | None = None,
         retry: RetryPolicy | None = None,
         throttle: Throttle | bool = True,
         clock: Clock = time.monotonic,
@@ -113,8 +158,13 @@ class Core:
         if base_url is not None and not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http:// or https:// URL, not {base_url!r}")
         self.base_url = base_url.rstrip("/") if base_url else None
-        # One source of limits: the server's own table (plus the same config file, if given).
-        self.table = table or (load_table(Path(config), handlers=False) if config else _builtin_table())
+        # One source of operations and limits: the catalog the server serves from (plus the same
+        # config file, if given), read once per process.
+        self.operations = Operations(
+            catalog if catalog is not None else load_catalog(),
+            read_config(Path(config)) if config else None,
+            str(config),
+        )
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self.throttle: Throttle | None = (
@@ -125,39 +175,60 @@ class Core:
 
     # --- where a call goes, and whether this token may make it ---------------------------------
 
-    def host_for(self, method: Method, category: str | Category | None = None) -> Host:
-        """The host a method is called on; NotAllowed (nothing sent) if this token cannot call it there."""
-        if method.category == ALL:
-            if category is None:
-                raise ValueError(f"method {method.id} is on every host: name a category")
-            cat = category_named(category)
+    def operation(self, name: str) -> Operation:
+        """The catalog's operation `name` (an id, or `VERB /path`), with the config's limits; else
+        UnknownOperation naming the closest ids."""
+        return self.operations.get(name)
+
+    def host_for(self, op: Operation, where: str | Category | None = None) -> Host:
+        """The host an operation is called on; NotAllowed (nothing sent) if this token cannot call it there.
+
+        `where` (a category or a production host prefix) is needed for an operation on every host (/ping)
+        and otherwise only checked. A test token goes to the host's sandbox twin."""
+        if op.category == ALL:
+            if where is None:
+                raise InvalidCall(
+                    f"{op.id} is on every host: name one, host= a category or a host prefix", operation=op.id
+                )
+            prod = host_named(where)
+            if not prod.ping:
+                raise InvalidCall(f"{prod.name} has no {op.path}", operation=op.id)
         else:
-            cat = BY_NAME[method.category]
-            if category is not None and category_named(category) is not cat:
-                raise ValueError(f"method {method.id} is only on {cat.name}")
+            prod = ALL_HOST_BY_PREFIX[op.host]
+            if where is not None:
+                named = host_named(where)
+                by_category = isinstance(where, Category) or where in ALL_BY_NAME
+                if named is not prod and not (by_category and named.category is prod.category):
+                    raise InvalidCall(f"{op.id} is only on {prod.prefix}, not {where}", operation=op.id)
         info = self.token_info
-        if info.type not in method.token_types:
-            raise TokenTypeNotAllowed(
-                f"{method.id} does not accept a {info.type.value} token", method=method.id
-            )
-        if info.read_only and not method.read_only:
-            raise ReadOnlyNotAllowed(f"{method.id} writes; the token is read-only", method=method.id)
+        if info.type.value not in op.token_types:
+            raise TokenTypeNotAllowed(f"{op.id} does not accept a {info.type.value} token", method=op.id)
+        if info.read_only and not op.read_only:
+            raise ReadOnlyNotAllowed(f"{op.id} writes; the token is read-only", method=op.id)
+        cat = prod.category
         if cat.bit is not None and cat.name not in info.categories:
             raise CategoryNotAllowed(
                 f"the token has no {cat.name} category ({cat.title}); it has: "
                 f"{', '.join(info.categories) or 'none'}",
-                method=method.id,
-                host=cat.host,
+                method=op.id,
+                host=prod.name,
             )
         if info.sandbox:
-            if not cat.sandbox:
+            twin = sandbox_of(prod.prefix)
+            if twin is None:
                 raise CategoryNotAllowed(
-                    f"a test token works only on sandbox hosts, and {cat.name} ({cat.host}) has none",
-                    method=method.id,
-                    host=cat.host,
+                    f"a test token works only on sandbox hosts, and {cat.name} ({prod.name}) has none",
+                    method=op.id,
+                    host=prod.name,
                 )
-            return Host(cat, True)
-        return Host(cat, False)
+            if op.category == ALL and not twin.ping:
+                raise CategoryNotAllowed(
+                    f"a test token works only on sandbox hosts, and {twin.name} has no {op.path}",
+                    method=op.id,
+                    host=twin.name,
+                )
+            return twin
+        return prod
 
     def url(self, host: Host, path: str) -> str:
         if self.base_url is not None:
@@ -165,8 +236,10 @@ class Core:
         return f"https://{host.name}{path}"
 
     def ping_categories(self) -> list[str]:
-        """Every category this token can /ping: its own, and common-api unless it is a test token."""
-        ping = self.table.by_id("ping")
+        """Every category this token can /ping: its own, and common-api unless it is a test token.
+
+        Over the categories the server serves today (`categories.CATEGORIES`)."""
+        ping = self.operation("ping")
         names = []
         for cat in CATEGORIES:
             try:
@@ -185,9 +258,14 @@ class Core:
     # --- the methods -------------------------------------------------------------------------------
 
     def ping(self, category: str | Category) -> Plan[Ping]:
-        method = self.table.by_id("ping")
-        host = self.host_for(method, category)
-        return self._plan(method, host, None, lambda d: Ping.from_json(d, host.category.name, host.name))
+        op = self.operation("ping")
+        host = self.host_for(op, category)
+        return self._plan(
+            op,
+            host,
+            self._get(host, op.path),
+            _json(lambda d: Ping.from_json(d, host.category.name, host.name)),
+        )
 
     def news(
         self, from_: date | datetime | str | None = None, from_id: int | None = None
@@ -195,19 +273,65 @@ class Core:
         return self._news(news_params(from_, from_id))
 
     def _news(self, params: dict[str, str]) -> Plan[list[NewsItem]]:
-        method = self.table.by_id("news")
-        return self._plan(method, self.host_for(method), params, parse_news)
+        op = self.operation("news")
+        host = self.host_for(op)
+        return self._plan(op, host, self._get(host, op.path, params), _json(parse_news))
 
     def news_pager(self, from_: date | datetime | str | None = None, from_id: int | None = None) -> NewsPager:
         params = news_params(from_, from_id)
-        self.host_for(self.table.by_id("news"))  # refuse before the first page, not inside iteration
+        self.host_for(self.operation("news"))  # refuse before the first page, not inside iteration
         return NewsPager(self, params)
 
     def seller_info(self) -> Plan[SellerInfo]:
-        method = self.table.by_id("seller-info")
-        return self._plan(method, self.host_for(method), None, SellerInfo.from_json)
+        op = self.operation("seller-info")
+        host = self.host_for(op)
+        return self._plan(op, host, self._get(host, op.path), _json(SellerInfo.from_json))
+
+    def call(
+        self,
+        operation: str,
+        *,
+        path: Mapping[str, PathValue] | None = None,
+        params: Params | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
+        data: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        headers: Mapping[str, str] | None = None,
+        host: str | Category | None = None,
+    ) -> Plan[CallResult]:
+        """Any operation of the catalog. Everything is checked here, before the plan sends anything."""
+        op = self.operation(operation)
+        filled = fill_path(op, path)
+        where = self.host_for(op, host)
+        bodies = [name for name, v in (("json", json), ("content", content)) if v is not None]
+        if data is not None or files is not None:
+            bodies.append("data/files")
+        if len(bodies) > 1:
+            raise InvalidCall(f"{op.id}: give one body, not {' and '.join(bodies)}", operation=op.id)
+        extra = dict(headers or {})
+        if any(k.lower() == "authorization" for k in extra):
+            raise InvalidCall(
+                f"{op.id}: the token is the client's (its limits are paced for it), not a header",
+                operation=op.id,
+            )
+        request = httpx.Request(
+            op.http,
+            self.url(where, filled),
+            params=params,
+            json=json,
+            content=content,
+            data=data,
+            files=files,
+            headers={**self.headers, "Accept": _accept(op), **extra},
+        )
+        request.read()  # the body once, as bytes: every retry sends the same (file objects are read once)
+        return self._plan(op, where, request, lambda r: CallResult.of(op.id, r))
 
     # --- one call: pace, send, interpret, retry ----------------------------------------------------
+
+    def _get(self, host: Host, path: str, params: dict[str, str] | None = None) -> httpx.Request:
+        return httpx.Request("GET", self.url(host, path), params=params, headers=self.headers)
 
     def _wait(self, seconds: float, reason: str, limit: str) -> Wait:
         wait = Wait(seconds, reason, limit)
@@ -215,14 +339,25 @@ class Core:
             self.on_wait(wait)
         return wait
 
+    def bucket_key(self, op: Operation, host: Host) -> Hashable:
+        """The pacer's key of an operation's bucket: the server's, seller + `Limit.bucket` (group or
+        operation, token type, and host where the limit counts hosts apart)."""
+        return (self.token_info.seller_id, op.limit.bucket(op.id, self.token_info.type.value, host.prefix))
+
+    def rate_for(self, op: Operation) -> Rate | None:
+        """This token's rate for an operation (None: not limited for it)."""
+        rate = op.limit.rate_for(self.token_info.type.value)
+        return None if rate is None else _gcra(rate)
+
     def _plan(
-        self, method: Method, host: Host, params: dict[str, str] | None, parse: Callable[[Any], T]
+        self, op: Operation, host: Host, request: httpx.Request, parse: Callable[[httpx.Response], T]
     ) -> Plan[T]:
-        group = method.limit
-        rate: Rate | None = group.rate_for(self.token_info.type)
-        # One client is one token is one seller: the server's bucket key without the seller and type.
-        key: Hashable = (group.id, host.prefix if group.per_host else None)
-        url = self.url(host, method.path)
+        limit = op.limit
+        rate = self.rate_for(op)
+        bucket = op.limit.bucket(op.id, self.token_info.type.value, host.prefix)
+        name = bucket.partition(":")[0]  # what the bucket is named after: the group, or the operation
+        key = self.bucket_key(op, host)
+        url = str(request.url)
         throttle = self.throttle if rate is not None else None
         rate_limited = failures = 0
         while True:
@@ -232,21 +367,24 @@ class Core:
                     raise RateLimited(
                         429,
                         "too many requests",
-                        f"limited by {group.id}: the client's pacer would wait {delay:.0f} s, "
+                        f"limited by {name}: the client's pacer would wait {delay:.0f} s, "
                         f"over max_wait ({self.retry.max_wait:.0f} s); nothing was sent",
                         code="client-throttled",
                         retry_after=delay,
                         limit=rate.burst,
                     )
                 if delay > 0:
-                    yield self._wait(delay, "throttle", group.id)
+                    yield self._wait(delay, "throttle", name)
                 while (delay := throttle.admit(key, rate)) > 0:
-                    yield self._wait(delay, "throttle", group.id)
-            request = httpx.Request(method.http, url, params=params, headers=self.headers)
+                    yield self._wait(delay, "throttle", name)
+            # A fresh request each attempt, with the same bytes.
+            attempt = httpx.Request(
+                request.method, request.url, headers=request.headers, content=request.content
+            )
             sent_at = self.clock()
             outcome: Outcome = None
             try:
-                outcome = yield request
+                outcome = yield attempt
             finally:
                 # Admitted means counted in flight: close it whatever happens, even if abandoned.
                 if throttle is not None and rate is not None:
@@ -255,22 +393,23 @@ class Core:
                     elif outcome.status_code == 429:
                         throttle.refused(key, rate, _number(outcome.headers.get("x-ratelimit-retry")))
                     else:
+                        # The server's cost rules, on our side too: a 4xx of marketplace-api counts 10.
                         throttle.answered(
                             key,
                             rate,
                             sent_at=sent_at,
                             remaining_after=_int(outcome.headers.get("x-ratelimit-remaining")),
-                            cost=group.costs.get(outcome.status_code, 1),
+                            cost=limit.cost(outcome.status_code),
                         )
             if not isinstance(outcome, httpx.Response):
                 failures += 1
-                wait = self.retry.after_failure(method.http, failures)
+                wait = self.retry.after_failure(op.http, failures)
                 if wait is None:
                     # The URL actually contacted: with base_url, not the WB host it stands for.
                     raise ConnectionFailed(
-                        f"{method.http} {url}: {type(outcome).__name__}: {outcome}"
+                        f"{op.http} {url}: {type(outcome).__name__}: {outcome}"
                     ) from outcome
-                yield self._wait(wait, "retry", method.id)
+                yield self._wait(wait, "retry", op.id)
                 continue
             response = outcome
             status = response.status_code
@@ -281,25 +420,30 @@ class Core:
                 )
                 if wait is None:
                     raise error_from(response)
-                yield self._wait(wait, "rate-limited", group.id)
+                yield self._wait(wait, "rate-limited", name)
                 continue
             if status >= 300:
                 failures += 1
-                wait = self.retry.after_failure(method.http, failures, status)
+                wait = self.retry.after_failure(op.http, failures, status)
                 if wait is None:
                     raise error_from(response)
-                yield self._wait(wait, "retry", method.id)
+                yield self._wait(wait, "retry", op.id)
                 continue
             try:
-                return parse(response.json())
+                return parse(response)
             except (ValueError, KeyError, TypeError) as exc:
                 raise UnexpectedResponse(
                     status,
                     "unexpected response",
-                    f"{method.id}: the body is not what the method returns ({exc})",
+                    f"{op.id}: the body is not what the operation returns ({exc})",
                     request_id=response.headers.get("x-request-id"),
                     response=response,
                 ) from exc
+
+
+def _json(parse: Callable[[Any], T]) -> Callable[[httpx.Response], T]:
+    """A typed method's parser: the body as JSON, then the model's."""
+    return lambda response: parse(response.json())
 
 
 class NewsPager:
@@ -325,13 +469,13 @@ class NewsPager:
 def news_params(from_: date | datetime | str | None, from_id: int | None) -> dict[str, str]:
     """WB refuses news without `from` or `fromID`; so do we, before sending."""
     if from_ is None and from_id is None:
-        raise ValueError("news needs from_ (a date) or from_id (a news id), or both")
+        raise InvalidCall("news needs from_ (a date) or from_id (a news id), or both")
     params: dict[str, str] = {}
     if from_ is not None:
         params["from"] = as_news_date(from_)
     if from_id is not None:
         if isinstance(from_id, bool) or not isinstance(from_id, int) or from_id < 0:
-            raise ValueError(f"from_id must be a non-negative integer, not {from_id!r}")
+            raise InvalidCall(f"from_id must be a non-negative integer, not {from_id!r}")
         params["fromID"] = str(from_id)
     return params
 
@@ -393,4 +537,4 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-__all__ = ["Core", "NewsPager", "Plan", "Wait", "error_from"]
+__all__ = ["Core", "Files", "NewsPager", "Params", "Plan", "Wait", "error_from"]

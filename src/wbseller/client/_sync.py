@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 
+from wbseller.catalog import Catalog, Operation
 from wbseller.categories import Category
-from wbseller.client._core import Core, NewsPager, Plan, Wait, WaitHook
+from wbseller.client._core import Core, Files, NewsPager, Params, Plan, Wait, WaitHook
+from wbseller.client._ops import PathValue
 from wbseller.client._retry import RetryPolicy
 from wbseller.client._throttle import Clock, Throttle
 from wbseller.client.exceptions import WBClientError
-from wbseller.client.models import NewsItem, Ping, SellerInfo, TokenInfo
-from wbseller.methods.table import Table
+from wbseller.client.models import CallResult, NewsItem, Ping, SellerInfo, TokenInfo
 
 T = TypeVar("T")
 
@@ -28,7 +29,8 @@ class Client:
     token      the API token; default: $WB_API_TOKEN
     base_url   send every category to one wbseller server (`{base_url}/{host prefix}/...`)
     transport  an httpx transport (tests, proxies)
-    config     a TOML file over the built-in method/limit table: the same one the server was given
+    config     a TOML file whose [limits.*] change the catalog's: the same one the server was given
+    catalog    the operations (default: the checked-in `wbseller.catalog.load()`)
     retry      a RetryPolicy; throttle=False turns the client-side pacer off
     clock, sleep   injectable time (tests): a monotonic clock and the sleep that goes with it
     on_wait    called with a Wait before every pause (pacing, 429, backoff)
@@ -42,7 +44,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         config: str | Path | None = None,
-        table: Table | None = None,
+        catalog: Catalog | None = None,
         retry: RetryPolicy | None = None,
         throttle: Throttle | bool = True,
         clock: Clock = time.monotonic,
@@ -53,7 +55,7 @@ class Client:
             token,
             base_url=base_url,
             config=config,
-            table=table,
+            catalog=catalog,
             retry=retry,
             throttle=throttle,
             clock=clock,
@@ -103,6 +105,48 @@ class Client:
 
     def seller_info(self) -> SellerInfo:
         return self._run(self._core.seller_info())
+
+    # --- every operation of the catalog ---
+
+    def call(
+        self,
+        operation: str,
+        *,
+        path: Mapping[str, PathValue] | None = None,
+        params: Params | None = None,
+        json: Any = None,
+        content: bytes | str | None = None,
+        data: Mapping[str, Any] | None = None,
+        files: Files | None = None,
+        headers: Mapping[str, str] | None = None,
+        host: str | Category | None = None,
+    ) -> CallResult:
+        """Call any operation of the catalog by its id (docs/client.md, "Any operation: call").
+
+        path      the path template's values: call("get-api-v3-supplies-supply-id", path={"supplyId": "WB-1"})
+        params    the query; json, content, or data/files: the body (one of them)
+        headers   more headers (not Authorization: the token is the client's)
+        host      for an operation on every host (/ping): a category or a host prefix
+
+        Paced by the operation's own limit (its group's bucket, cost rules included), retried and refused
+        like the other methods. A 2xx is returned; any other status raises its WBAPIError."""
+        return self._run(
+            self._core.call(
+                operation,
+                path=path,
+                params=params,
+                json=json,
+                content=content,
+                data=data,
+                files=files,
+                headers=headers,
+                host=host,
+            )
+        )
+
+    def operation(self, name: str) -> Operation:
+        """The catalog's entry for an operation (path, parameters, limit), as this client paces it."""
+        return self._core.operation(name)
 
     # --- lifecycle ---
 

@@ -1,9 +1,10 @@
 """Every exception the client raises, and its one warning.
 
-`WBClientError` is the root. Refused before sending: `TokenError`, `NotAllowed` and its subclasses,
-and `RateLimited` with code `client-throttled`; the server refused: `WBAPIError` and its subclasses,
-one per status, with WB's error body; the network failed: `ConnectionFailed`. The whole tree, and when
-each is raised, is documented in one place: docs/client.md, "Exceptions" (a test keeps them in step).
+`WBClientError` is the root. Refused before sending: `TokenError`, `InvalidCall` (and `UnknownOperation`),
+`NotAllowed` and its subclasses, and `RateLimited` with code `client-throttled`; the server refused:
+`WBAPIError` and its subclasses, one per status, with WB's error body; the network failed:
+`ConnectionFailed`. The whole tree, and when each is raised, is documented in one place: docs/client.md,
+"Exceptions" (a test keeps them in step).
 """
 
 from __future__ import annotations
@@ -19,6 +20,24 @@ class WBClientError(Exception):
 
 class TokenError(WBClientError, ValueError):
     """No token was given, or it is not a WB token. The message says why and never quotes the token."""
+
+
+class InvalidCall(WBClientError, ValueError):
+    """The call cannot be made as written (a path parameter missing, a host the operation is not on, ...);
+    nothing was sent. Also a ValueError. `operation`: the operation's id, where one was found."""
+
+    def __init__(self, message: str, *, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation
+
+
+class UnknownOperation(InvalidCall):
+    """No operation of the catalog has this id. `matches`: the closest ids, best first."""
+
+    def __init__(self, message: str, *, name: str, matches: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.name = name
+        self.matches = matches
 
 
 class NotAllowed(WBClientError):
@@ -178,6 +197,7 @@ __all__ = [
     "Conflict",
     "ConnectionFailed",
     "Forbidden",
+    "InvalidCall",
     "NotAllowed",
     "NotFound",
     "PayloadTooLarge",
@@ -190,6 +210,7 @@ __all__ = [
     "TokenTypeNotAllowed",
     "Unauthorized",
     "UnexpectedResponse",
+    "UnknownOperation",
     "Unprocessable",
     "WBAPIError",
     "WBClientError",

@@ -7,17 +7,26 @@ the core turns that into `UnexpectedResponse`.
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-from wbseller.methods.general import MSK
+import httpx
+
+from wbseller.client.exceptions import UnexpectedResponse
 from wbseller.tokens import TokenType
+
+# WB's zone. Written here, not imported from the server's handlers (methods/general.py has the same):
+# the client imports nothing of the server's request path.
+MSK = timezone(timedelta(hours=3), "MSK")
 
 __all__ = [
     "MSK",
     "Access",
+    "CallResult",
     "NewsItem",
     "NewsType",
     "Ping",
@@ -135,6 +144,62 @@ class SellerInfo:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "sid": self.sid, "tin": self.tin, "tradeMark": self.trade_mark}
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """The answer of a `call`: always a success (2xx); an error status raised its exception instead.
+
+    The body is kept as sent (`content`): most operations answer JSON (`json()`), a few a PDF, a ZIP or an
+    image. `response` is httpx's own, for anything else."""
+
+    operation: str  # the catalog id of the operation called
+    status: int
+    headers: httpx.Headers = field(repr=False)
+    content: bytes = field(repr=False)
+    response: httpx.Response = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, operation: str, response: httpx.Response) -> CallResult:
+        return cls(operation, response.status_code, response.headers, response.content, response)
+
+    @property
+    def content_type(self) -> str:
+        """The media type, without parameters (`application/json`); "" if none was sent."""
+        value: str = self.headers.get("content-type", "")
+        return value.split(";", 1)[0].strip().lower()
+
+    @property
+    def text(self) -> str:
+        return self.response.text
+
+    @property
+    def request_id(self) -> str | None:
+        value: str | None = self.headers.get("x-request-id")
+        return value
+
+    @property
+    def remaining(self) -> int | None:
+        """X-Ratelimit-Remaining: requests the server's bucket takes now, after this one (and its cost)."""
+        value = self.headers.get("x-ratelimit-remaining")
+        with contextlib.suppress(ValueError):
+            return None if value is None else int(value)
+        return None
+
+    def json(self) -> Any:
+        """The body as JSON; None for an empty body (a 204). A body that is not JSON: UnexpectedResponse."""
+        if not self.content:
+            return None
+        try:
+            return json.loads(self.content)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
+            raise UnexpectedResponse(
+                self.status,
+                "unexpected response",
+                f"{self.operation}: the body is not JSON ({self.content_type or 'no content type'}): {exc}",
+                request_id=self.request_id,
+                response=self.response,
+            ) from exc
 
 
 class Access(enum.Enum):
