@@ -76,8 +76,8 @@ class Wait:
 
     seconds: float
     reason: str
-    limit: str  # the limit's bucket: its group, or the operation's id (throttle, rate-limited); or the
-    # operation (retry)
+    limit: str  # the bucket (its group, or the operation's id) for throttle and rate-limited; the
+    # operation for retry
 
 
 Step = httpx.Request | Wait
