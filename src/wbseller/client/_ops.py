@@ -199,8 +199,7 @@ class Operations:
         matches = self.close_matches(name)
         hint = f"; did you mean {', '.join(matches)}?" if matches else ""
         raise UnknownOperation(
-            f"no operation {name!r} in the catalog{hint} (`wbseller catalog` and docs/client.md say where "
-            "the ids are)",
+            f"no operation {name!r} in the catalog{hint} (where the ids are: docs/client.md, Operation ids)",
             name=name,
             matches=matches,
         )
