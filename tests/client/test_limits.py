@@ -297,9 +297,10 @@ def test_an_abandoned_call_gives_its_slot_back() -> None:
     for plan in plans:
         assert isinstance(next(plan), httpx.Request)  # sent: in flight
     assert core.throttle is not None
-    rate = core.table.by_id("ping").limit.rate_for(core.token_info.type)
+    ping = core.operation("ping")
+    rate = core.rate_for(ping)
     assert rate is not None
-    key = ("ping", "content-api")
+    key = core.bucket_key(ping, core.host_for(ping, "content"))
     assert core.throttle.admit(key, rate) == pytest.approx(0.05)  # stuck behind three in flight
     for plan in plans:
         plan.close()

@@ -269,10 +269,10 @@ def test_common_api_refuses_test_tokens(server: Server, path: str) -> None:
 def test_a_400_carries_remaining_and_is_charged(server: Server) -> None:
     token = server.token(server.seller(), "personal", "content")
     r = server.get(NEWS_NO_PARAMS, token, host=COMMON)
-    assert_wb_error(r, 400, "news-params-missing")
+    assert_wb_error(r, 400, "parameter-missing")
     assert remaining(r) == 9
     r = server.get(NEWS_NO_PARAMS + "?from=yesterday", token, host=COMMON)
-    assert_wb_error(r, 400, "bad-param-from")
+    assert_wb_error(r, 400, "parameter-invalid")
     assert remaining(r) == 8
     assert remaining(server.get(NEWS, token, host=COMMON)) == 7
 

@@ -218,7 +218,7 @@ def raw_get(srv: Server, path: str, headers: dict[str, str]) -> httpx.Response:
 def test_400_news_without_from_or_from_id(server: Server) -> None:
     token = server.token(server.seller())
     r = server.get(NEWS, token)
-    body = wb_error(r, 400, "news-params-missing")
+    body = wb_error(r, 400, "parameter-missing")
     assert "from" in body["detail"]
     assert "fromID" in body["detail"]
     # A refusal by the method itself is still a response of a limited method.
@@ -228,7 +228,7 @@ def test_400_news_without_from_or_from_id(server: Server) -> None:
 @pytest.mark.parametrize("value", ["2025-13-45", "yesterday", "06.02.2025"])
 def test_400_news_bad_from_date(server: Server, value: str) -> None:
     token = server.token(server.seller())
-    body = wb_error(server.get(NEWS, token, params={"from": value}), 400, "bad-param-from")
+    body = wb_error(server.get(NEWS, token, params={"from": value}), 400, "parameter-invalid")
     assert "from" in body["detail"]
     assert "date" in body["detail"]
 
@@ -236,7 +236,7 @@ def test_400_news_bad_from_date(server: Server, value: str) -> None:
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5", str(1 << 64)])
 def test_400_news_bad_from_id(server: Server, value: str) -> None:
     token = server.token(server.seller())
-    body = wb_error(server.get(NEWS, token, params={"fromID": value}), 400, "bad-param-fromID")
+    body = wb_error(server.get(NEWS, token, params={"fromID": value}), 400, "parameter-invalid")
     assert "fromID" in body["detail"]
 
 

@@ -335,14 +335,15 @@ class Gateway:
                     return
 
             try:
-                if chunked or length or http not in _NO_BODY:
-                    reply = await method.handler(
-                        self._context(scope, admitted, await read_body(receive, method.max_body), now)
-                    )
-                elif admitted.at is not None:
+                has_body = chunked or length or http not in _NO_BODY
+                if admitted.at is not None and not has_body:
                     reply = admitted.at(now)  # a reply of the time alone (ping): no Context, no await
                 else:
-                    reply = await method.handler(self._context(scope, admitted, b"", now))
+                    body = await read_body(receive, method.max_body) if has_body else b""
+                    ctx = self._context(scope, admitted, body, now)
+                    if method.check is not None:  # after the limit: a refused request is charged too
+                        ctx.checked = method.check.check(admitted.params, ctx.query_string, ctx.headers, body)
+                    reply = await method.handler(ctx)
             except ClientGone:
                 raise
             except Exception as exc:

@@ -13,6 +13,7 @@ from wbseller.tokens import Claims
 
 if TYPE_CHECKING:
     from wbseller.clock import Clock
+    from wbseller.methods.checks import Checked
     from wbseller.storage import SellerState, Storage
 
 JSON = b"application/json"  # RFC 8259: JSON is UTF-8, and the type defines no charset parameter
@@ -48,6 +49,7 @@ class Context:
     clock: Clock
     now: float  # the request's time, on `clock`
     path_params: Mapping[str, str] = field(default_factory=dict)  # a templated path's variables, as sent
+    checked: Checked | None = None  # the request's values, typed, once its operation's checks passed
     _query: dict[str, list[str]] | None = None
 
     @property

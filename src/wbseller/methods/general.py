@@ -39,18 +39,18 @@ def msk_iso(ts: float) -> str:
 async def news(ctx: Context) -> Reply:
     raw_from, raw_id = ctx.param("from"), ctx.param("fromID")
     if not raw_from and not raw_id:
-        raise BadRequest("one of the parameters from or fromID is required", "news-params-missing")
+        raise BadRequest("query.from, query.fromID: one of them is required", "parameter-missing")
     from_date: float | None = None
     from_id: int | None = None
     if raw_from:
         try:
             day = date.fromisoformat(raw_from)
         except ValueError:
-            raise BadRequest("parameter from must be a date, e.g. 2025-02-06", "bad-param-from") from None
+            raise BadRequest("query.from: must be a date, e.g. 2025-02-06", "parameter-invalid") from None
         from_date = datetime(day.year, day.month, day.day, tzinfo=MSK).timestamp()
     if raw_id:
         if not (raw_id.isascii() and raw_id.isdigit()) or int(raw_id) > UINT64_MAX:
-            raise BadRequest("parameter fromID must be an unsigned integer", "bad-param-fromID")
+            raise BadRequest("query.fromID: must be an unsigned integer", "parameter-invalid")
         from_id = min(int(raw_id), INT64_MAX)  # no id is larger; databases stop at int64
     items = await ctx.storage.news(from_date, from_id, NEWS_PAGE)
     return json_reply(

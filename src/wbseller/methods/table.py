@@ -25,6 +25,7 @@ from wbseller.ratelimit import Block, Rate
 from wbseller.tokens import ALL_TYPES, TokenType
 
 if TYPE_CHECKING:
+    from wbseller.methods.checks import RequestCheck
     from wbseller.methods.context import Context, Reply
 
 Handler = Callable[["Context"], Awaitable["Reply"]]
@@ -92,6 +93,7 @@ class Method:
     operation: Operation | None = None  # the catalog's facts; None for a method a config file adds
     generated: bool = False  # answered by generation from the documents, not by a handler of ours
     host_prefixes: tuple[str, ...] = ()  # where it is served; () = every host of `category`
+    check: RequestCheck | None = None  # the operation's request checks (the server's table only)
 
     def hosts(self) -> list[Host]:
         if self.host_prefixes:
@@ -297,21 +299,21 @@ def _from_operation(
         operation=op,
         generated=not handler_path,
         host_prefixes=prefixes,
+        check=_check(op, catalog) if handlers and catalog is not None else None,
     )
 
 
+def _check(op: Operation, catalog: Catalog) -> RequestCheck:
+    from wbseller.methods.checks import RequestCheck  # compiled validators: the server's
+
+    return RequestCheck(op, catalog.defs_of(op))
+
+
 def _generated(op: Operation, catalog: Catalog) -> Handler:
-    """The generated answer of `op`, made on its first call (the generator is server-side only)."""
-    made: list[Handler] = []
+    # Imported here: the generator and its validators are the server's (the client builds the table too).
+    from wbseller.methods.generated import Generated
 
-    async def handler(ctx: Context) -> Reply:
-        if not made:
-            from wbseller.methods.generated import Generated  # type: ignore[import-not-found,unused-ignore]
-
-            made.append(Generated(op, dict(catalog.defs_of(op))))
-        return await made[0](ctx)
-
-    return handler
+    return Generated(op, catalog.defs_of(op))
 
 
 def _rate(r: Any, where: str) -> Rate:
