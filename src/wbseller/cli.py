@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from wbseller.accounts import AccountError, Accounts, describe_scope, hash_password
+from wbseller.catalog.cli import catalog_app
 from wbseller.categories import BY_NAME, CATEGORIES, READ_ONLY_MASK, mask_of
 from wbseller.client.cli import print_table
 from wbseller.client.cli import register as register_client_commands
@@ -44,8 +45,10 @@ from wbseller.storage.store import (
     sqlite_exists,
 )
 from wbseller.tokens import TokenError, TokenType, decode_unverified, strip_scheme
+from wbseller.usage import App
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# App: click's own usage errors (unknown option, missing option, bad value, ...) as one sentence.
+app = App(no_args_is_help=True, add_completion=False, help=__doc__)
 seller_app = typer.Typer(no_args_is_help=True, help="Sellers (accounts).")
 user_app = typer.Typer(no_args_is_help=True, help="A seller's users.")
 service_app = typer.Typer(no_args_is_help=True, help="The business-solutions catalog.")
@@ -59,6 +62,7 @@ for sub, name in (
     (token_app, "token"),
     (news_app, "news"),
     (key_app, "key"),
+    (catalog_app, "catalog"),
 ):
     app.add_typer(sub, name=name)
 

@@ -492,3 +492,93 @@ def test_typos_and_bad_input_are_refused(home: Path, made: tuple[Path, str]) -> 
     # user list --seller: the owner made with the seller, found.
     [owner] = json.loads(ok(run(home, "user", "list", "--seller", sid, "--json", *dd)))
     assert (owner["role"], owner["deleted"]) == ("owner", None) and RFC3339.match(owner["created"])
+
+
+# --- click's own usage errors too: one sentence, a hint, exit 2, for every command ---------------
+
+
+def usage_error(p: Proc, path: str, *words: str) -> str:
+    """A usage mistake: exit 2, nothing on stdout, `error: PATH: ...` and the hint, no box, no traceback."""
+    assert p.returncode == 2, (p.args, p.returncode, p.stdout, p.stderr)
+    assert p.stdout == "", p.stdout
+    for bad in ("Traceback", "╭", "│", "Usage:"):
+        assert bad not in p.stderr, p.stderr
+    lines = p.stderr.splitlines()
+    assert lines == [lines[0], f"see `{path} --help`"], p.stderr
+    assert lines[0].startswith(f"error: {path}: "), lines[0]
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def test_usage_mistakes_are_one_sentence(home: Path, tmp_path: Path) -> None:
+    data = home / "never"
+    dd = ("--data-dir", str(data))
+    cases: list[tuple[tuple[str, ...], str, tuple[str, ...]]] = [
+        # the server's commands
+        (("token", "create", "--bogus", *dd), "wbseller token create", ("no such option --bogus",)),
+        (("token", "create", "--type", "base", *dd), "wbseller token create", ("missing option '--seller'",)),
+        (("token", "revoke", *dd), "wbseller token revoke", ("missing argument",)),
+        (("token", "revoke", "a", "b", *dd), "wbseller token revoke", ("unexpected extra argument", "(b)")),
+        (("serve", "--port", "x", *dd), "wbseller serve", ("'--port'", "valid integer")),
+        (("token", "create", "--seller", "s", "--type", "nope", *dd), "wbseller token create",
+         ("'--type'", "'nope' is not one of", "'personal'")),
+        (("seller", "create", *dd, "--name"), "wbseller seller create", ("'--name' requires an argument",)),
+        (("token", "list", "--seller", "s", "--json=3", *dd), "wbseller token list", ("'--json'",)),
+        (("frobnicate",), "wbseller", ("no such command 'frobnicate'", "token", "catalog", "seller-info")),
+        (("tokn", "list"), "wbseller", ("no such command 'tokn'", "did you mean 'token'")),
+        (("news", "frob", *dd), "wbseller news", ("no such command 'frob'", "add, import")),
+        # the client's commands
+        (("ping", "--bogus"), "wbseller ping", ("no such option --bogus",)),
+        (("news", "--from-id", "-1"), "wbseller news", ("'--from-id'", "greater than or equal to 0")),
+        (("seller-info", "extra"), "wbseller seller-info", ("unexpected extra argument", "(extra)")),
+        # the catalog's
+        (("catalog", "build"), "wbseller catalog build", ("missing option '--from'",)),
+        (("catalog", "diff", "--from"), "wbseller catalog diff", ("'--from' requires an argument",)),
+        (("catalog", "bild"), "wbseller catalog", ("no such command 'bild'", "did you mean 'build'")),
+    ]  # fmt: skip
+    procs = side_by_side(*[(lambda a=args: run(home, *a)) for args, _, _ in cases])
+    for p, (_, path, words) in zip(procs, cases, strict=True):
+        usage_error(p, path, *words)
+    assert not data.exists()
+    # `python -m wbseller.catalog` is the same app under its own name.
+    module = subprocess.run(
+        [sys.executable, "-m", "wbseller.catalog", "build"],
+        capture_output=True, text=True, check=False, env=clean_env(home), cwd=home, timeout=60,
+    )  # fmt: skip
+    usage_error(module, "python -m wbseller.catalog build", "missing option '--from'")
+    # --help is untouched: exit 0, on stdout; a group given no command still shows its help.
+    helped, bare = side_by_side(lambda: run(home, "token", "create", "--help"), lambda: run(home, "token"))
+    assert "Usage: wbseller token create" in ok(helped) and "--accept-liability" in helped.stdout
+    assert bare.returncode == 2 and "Usage: wbseller token" in bare.stdout and "create" in bare.stdout
+
+
+def test_catalog_commands(home: Path, tmp_path: Path) -> None:
+    from tests.conftest import SPECS
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    no_documents = run(home, "catalog", "diff", "--from", str(empty))
+    assert no_documents.returncode == 1
+    one_sentence(no_documents, str(empty), "no NN-*.yaml")
+    if not SPECS.is_dir():
+        pytest.skip(f"no WB documents in {SPECS}")
+    out = tmp_path / "built"
+    built, unwritable = side_by_side(
+        lambda: run(home, "catalog", "build", "--from", str(SPECS), "--out", str(out)),
+        lambda: run(home, "catalog", "build", "--from", str(SPECS), "--out", str(not_a_dir)),
+    )
+    assert "302 operations in 14 files" in ok(built) and "302 added" in built.stdout
+    assert unwritable.returncode == 1
+    one_sentence(unwritable, "cannot write the catalog to", str(not_a_dir))
+    # diff writes nothing: against what was just built, unchanged; against an empty one, all added.
+    (out / "01-general.json").unlink()
+    same, fresh = side_by_side(
+        lambda: run(home, "catalog", "diff", "--from", str(SPECS), "--against", str(out)),
+        lambda: run(home, "catalog", "diff", "--from", str(SPECS), "--against", str(empty)),
+    )
+    assert re.search(r"^operations: \d+ added, 0 removed, 0 changed;", ok(same), re.M), same.stdout
+    assert not (out / "01-general.json").exists()
+    assert "operations: 302 added" in ok(fresh) and list(empty.iterdir()) == []

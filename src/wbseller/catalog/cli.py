@@ -1,25 +1,72 @@
-"""`wbseller catalog build --from DIR [--out DIR]` (typer), also `python -m wbseller.catalog build`."""
+"""`wbseller catalog build|diff --from DIR` (typer), also `python -m wbseller.catalog build|diff`.
+
+A mistake is one sentence on stderr, as everywhere in `wbseller`: exit 1 when the documents or the
+target cannot give a catalog, 2 for a usage error (`App`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-catalog_app = typer.Typer(
-    help="The catalog of WB's operations, built from its OpenAPI documents.", no_args_is_help=True
+from wbseller.usage import App, one_line, say
+
+catalog_app = App(
+    help="WB's operations (paths, limits, schemas), built from its OpenAPI documents.",
+    no_args_is_help=True,
+    add_completion=False,
 )
+
+From = Annotated[Path, typer.Option("--from", help="directory of WB's NN-*.yaml documents")]
 
 
 @catalog_app.callback()
 def _main() -> None:
-    """The catalog of WB's operations (src/wbseller/catalog/data)."""
+    """WB's operations (paths, limits, schemas), built from its OpenAPI documents
+    (src/wbseller/catalog/data)."""
+
+
+def _fail(message: str) -> typer.Exit:
+    say(message)
+    return typer.Exit(1)
+
+
+def _built(src: Path) -> dict[str, dict[str, Any]]:
+    """The catalog built from `src`; a document that cannot be read or used is one sentence."""
+    import yaml
+
+    from wbseller.catalog import build as b
+
+    try:
+        return b.build(src)
+    except b.BuildError as exc:
+        raise _fail(one_line(str(exc))) from None
+    except OSError as exc:
+        raise _fail(f"cannot read {exc.filename or src}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise _fail(f"a document in {src} is not YAML: {one_line(str(exc))}") from None
+
+
+def _read(target: Path) -> dict[str, dict[str, Any]]:
+    from wbseller.catalog import build as b
+
+    try:
+        return b.read_built(target)
+    except OSError as exc:
+        raise _fail(f"cannot read the catalog in {target}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        raise _fail(f"the catalog in {target} is not JSON: {one_line(str(exc))}") from None
+
+
+def _count(built: dict[str, dict[str, Any]]) -> int:
+    return sum(len(d["operations"]) for d in built.values())
 
 
 @catalog_app.command("build")
 def build_command(
-    src: Annotated[Path, typer.Option("--from", help="directory of WB's NN-*.yaml documents")],
+    src: From,
     out: Annotated[
         Path | None, typer.Option("--out", help="where to write (default: the package's data)")
     ] = None,
@@ -29,14 +76,29 @@ def build_command(
     from wbseller.catalog.diff import diff
 
     target = out if out is not None else b.DATA_DIR
+    built = _built(src)
+    before = _read(target)
     try:
-        built = b.build(src)
-    except b.BuildError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    before = b.read_built(target)
-    b.write(built, target)
+        b.write(built, target)
+    except OSError as exc:
+        raise _fail(f"cannot write the catalog to {exc.filename or target}: {exc.strerror or exc}") from None
     typer.echo(diff(before, built).summary())
-    typer.echo(
-        f"{sum(len(d['operations']) for d in built.values())} operations in {len(built)} files: {target}"
-    )
+    typer.echo(f"{_count(built)} operations in {len(built)} files: {target}")
+
+
+@catalog_app.command("diff")
+def diff_command(
+    src: From,
+    against: Annotated[
+        Path | None,
+        typer.Option("--against", help="the built catalog to compare with (default: the package's data)"),
+    ] = None,
+) -> None:
+    """Print what `build --from DIR` would change (operations, limits, schemas); write nothing."""
+    from wbseller.catalog import build as b
+    from wbseller.catalog.diff import diff
+
+    target = against if against is not None else b.DATA_DIR
+    built = _built(src)
+    typer.echo(diff(_read(target), built).summary())
+    typer.echo(f"{_count(built)} operations in {len(built)} files of {src}, against {target}")

@@ -13,13 +13,18 @@ redis-py's cluster client, which routes each by its slot and follows the Cluster
 
 If Redis cannot be reached, `fail_open` decides: answer from an in-process limiter (logged and counted)
 or refuse with 503. Redis is tried again after `retry_after` seconds; when it answers, it is used again.
+An outage is logged once when it starts (the address, never the URL with its password, and the reason)
+and once when it ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -176,6 +181,9 @@ class RedisLimiter:
         self._flushing: set[asyncio.Task[None]] = set()
         self._down_until = 0.0
         self._up = True
+        self.address = _address(url)  # for the log: host:port, never the URL (it may hold a password)
+        self._down_since = 0.0  # time.monotonic() when the outage began
+        self._failures_before = 0  # `failures` when it began
         self.batches = 0
         self.calls = 0
         self.failures = 0  # decisions made while Redis was away
@@ -198,8 +206,8 @@ class RedisLimiter:
             return self._fallback(key, rate, cost, block)
         try:
             res = await self._call(key, rate, block, cost, b"a")
-        except (RedisError, OSError):
-            self._went_down()
+        except (RedisError, OSError) as exc:
+            self._went_down(exc)
             return self._fallback(key, rate, cost, block)
         return _decision(res, rate)
 
@@ -208,8 +216,8 @@ class RedisLimiter:
             return self._fallback(key, rate, 1, block)
         try:
             res = await self._call(key, rate, block, 1, b"f")
-        except (RedisError, OSError):
-            self._went_down()
+        except (RedisError, OSError) as exc:
+            self._went_down(exc)
             return self._fallback(key, rate, 1, block)
         return res if res.__class__ is int else _decision(res, rate)
 
@@ -218,8 +226,8 @@ class RedisLimiter:
             return await self.fallback.surcharge(key, rate, extra)
         try:
             return int(await self._call(key, rate, None, extra, b"s"))
-        except (RedisError, OSError):
-            self._went_down()
+        except (RedisError, OSError) as exc:
+            self._went_down(exc)
             return await self.fallback.surcharge(key, rate, extra)
 
     def _fallback(self, key: str, rate: Rate, cost: int, block: Block | None) -> Decision:
@@ -228,11 +236,20 @@ class RedisLimiter:
             raise ServiceUnavailable("rate limiter is unavailable", "limiter-unavailable")
         return self.fallback.acquire_now(key, rate, cost, block)
 
-    def _went_down(self) -> None:
-        if self._up:
+    def _went_down(self, exc: BaseException) -> None:
+        if self._up:  # once per outage: the first failure says where and why
+            what = "refuses" if isinstance(exc, ResponseError) else "unreachable"
             log.warning(
-                "redis limiter unreachable; %s", "failing open" if self.fail_open else "failing closed"
+                "redis limiter %s at %s (%s); %s",
+                what,
+                self.address,
+                _reason(exc),
+                "failing open: in-process buckets until it answers"
+                if self.fail_open
+                else "failing closed: 503 until it answers",
             )
+            self._down_since = time.monotonic()
+            self._failures_before = self.failures
         self._down_until = self.clock.now() + self.retry_after
         self._up = False
 
@@ -298,7 +315,12 @@ class RedisLimiter:
                     fut.set_exception(exc)
             return
         if not self._up:
-            log.warning("redis limiter reachable again")
+            log.warning(
+                "redis limiter reachable again at %s after %.1f s (%d decisions made without it)",
+                self.address,
+                time.monotonic() - self._down_since,
+                self.failures - self._failures_before,
+            )
         self._up = True
         self.batches += 1
         self.calls += len(batch)
@@ -356,6 +378,25 @@ class RedisLimiter:
             return await self.redis.evalsha(self._sha, len(keys), *keys, offset, *args)
         except ResponseError as err:
             return err
+
+
+def _address(url: str) -> str:
+    """`host:port` (or a socket's path) of a Redis URL, without its user or password."""
+    try:
+        u = urlsplit(url)
+        if u.scheme == "unix":
+            return u.path
+        host = u.hostname or "localhost"
+        return f"[{host}]:{u.port or 6379}" if ":" in host else f"{host}:{u.port or 6379}"
+    except ValueError:  # a port that is not a number: redis-py refused the URL before this
+        return "redis"
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's short reason: `Connection refused`, `DB index is out of range`, ..."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"^Error \d+ connecting to \S+?\. ", "", text).rstrip(".")  # the address is said already
+    return text or type(exc).__name__
 
 
 def _decision(res: str, rate: Rate) -> Decision:
