@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -582,3 +583,66 @@ def test_catalog_commands(home: Path, tmp_path: Path) -> None:
     assert re.search(r"^operations: \d+ added, 0 removed, 0 changed;", ok(same), re.M), same.stdout
     assert not (out / "01-general.json").exists()
     assert "operations: 302 added" in ok(fresh) and list(empty.iterdir()) == []
+
+
+# --- items 2, 13 and 18, the parts not shown above ----------------------------------------------
+
+
+def test_serve_and_the_cli_share_one_default_data_dir(home: Path, serving: Callable[..., Serving]) -> None:
+    default = home / ".local" / "share" / "wbseller"
+    srv = serving()  # no --data-dir, no WBSELLER_DATA_DIR
+    text = srv.read_until("--login owner")
+    assert f"SQLite in {default}" in text
+    sid = re.search(r"--seller (\S+)", srv.command("TOKEN=$("))
+    assert sid is not None
+    # The CLI without --data-dir finds the seller `serve` made there.
+    [seller] = json.loads(ok(run(home, "seller", "list", "--json")))
+    assert seller["sid"] == sid.group(1) and RFC3339.match(seller["created"])
+
+
+def test_a_data_dir_that_cannot_be_written(home: Path) -> None:
+    """A directory of another owner, read-only: as root that takes dropping root's file capabilities
+    (setpriv), since root may write anywhere."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to make a directory this process cannot write")
+    locked = home / "locked"
+    locked.mkdir()
+    os.chown(locked, 65534, 65534)
+    locked.chmod(0o555)
+    drop = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--", str(WBSELLER)]
+
+    def unprivileged(*args: str) -> Proc:
+        return subprocess.run(
+            [*drop, *args, "--data-dir", str(locked)],
+            check=False, input="", capture_output=True, text=True, env=clean_env(home), cwd=home, timeout=120,
+        )  # fmt: skip
+
+    created, served = side_by_side(
+        lambda: unprivileged("seller", "create", "--name", "X"),
+        lambda: unprivileged("serve", "--port", str(free_port())),
+    )
+    for p in (created, served):
+        assert p.returncode == 1
+        one_sentence(p, f"cannot use the data directory {locked}")
+    assert list(locked.iterdir()) == []
+
+
+def test_head_and_options_are_answered(server: Server) -> None:
+    token = server.token(server.seller(), "personal", "content")
+    got = server.get("/content-api/ping", token)
+    head = server.get("/content-api/ping", token, method="HEAD")
+    assert (got.status_code, head.status_code) == (200, 200)
+    assert head.content == b""
+    same = ("content-type", "content-length", "x-ratelimit-limit")
+    assert [head.headers.get(h) for h in same] == [got.headers.get(h) for h in same]
+    # HEAD is a GET for the limit too: it is charged, and shows what is left.
+    assert int(head.headers["x-ratelimit-remaining"]) < int(got.headers["x-ratelimit-remaining"])
+    refused = server.get("/content-api/ping", method="HEAD")  # no token: the 401's headers, no body
+    assert refused.status_code == 401 and refused.content == b""
+    assert refused.headers["content-type"] == "application/problem+json"
+    for path, allow in (
+        ("/content-api/ping", "GET, HEAD, OPTIONS"),
+        ("/api/v1/seller-info", "GET, HEAD, OPTIONS"),
+    ):
+        options = server.get(path, method="OPTIONS")
+        assert (options.status_code, options.headers.get("allow"), options.content) == (204, allow, b"")
