@@ -162,9 +162,10 @@ def test_client_messages_in_a_pipe(server: Server) -> None:
         lambda: in_a_pipe("news", token=personal),
         lambda: in_a_pipe("seller-info", "--base-url", "http://127.0.0.1:9", token=personal),
         lambda: in_a_pipe("news", "--from-id", "1", "--base-url", server.base_url, token=base),
+        lambda: in_a_pipe("news", "--from", "[/x]", token=personal),  # rich markup in a value
     ]
     with ThreadPoolExecutor(len(calls)) as pool:
-        no_token, no_from, away, limited = pool.map(lambda call: call(), calls)
+        no_token, no_from, away, limited, markup = pool.map(lambda call: call(), calls)
     line = refusal(no_token, "set WB_API_TOKEN")
     assert "token=" not in line
     refusal(no_from, "--from DATE", "--from-id N", "`news add`")
@@ -173,6 +174,8 @@ def test_client_messages_in_a_pipe(server: Server) -> None:
     line = refusal(limited, "429", "try again in")
     wait = re.search(r"try again in (\d+) s", line)
     assert wait is not None and 3500 < int(wait.group(1)) <= 3600, line
+    assert markup.returncode == 2
+    assert refusal(markup, "YYYY-MM-DD") == "error: bad date '[/x]'; use YYYY-MM-DD, e.g. 2025-02-06"
 
 
 def test_ping_all_shows_its_pauses_in_a_pipe(start_server: Callable[..., Server]) -> None:

@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
@@ -50,7 +51,7 @@ def _err() -> Console:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    _err().print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    _err().print(f"[red]error:[/red] {escape(message)}", highlight=False)  # a value is never markup
     return typer.Exit(code)
 
 
@@ -141,7 +142,7 @@ def _client(base_url: str | None, on_wait: Callable[[Wait], None] | None = None)
         except ValueError as exc:
             raise _fail(str(exc), 2) from None
     for w in caught:
-        _err().print(f"[yellow]warning:[/yellow] {w.message}", highlight=False)
+        _err().print(f"[yellow]warning:[/yellow] {escape(str(w.message))}", highlight=False)
     try:
         with client:
             yield client
