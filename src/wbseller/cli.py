@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import errno
 import json
 import os
@@ -484,7 +485,11 @@ def _method_table(settings: Settings) -> Any:
 
 def _check_name(kind: str, name: str, valid: set[str], option: str) -> None:
     if name not in valid:
-        raise _fail(f"unknown {kind} {name!r} for {option}; valid: {', '.join(sorted(valid))}", 2)
+        if len(valid) <= 12:
+            raise _fail(f"unknown {kind} {name!r} for {option}; valid: {', '.join(sorted(valid))}", 2)
+        close = difflib.get_close_matches(name, sorted(valid), n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(close)}?" if close else "the ids are listed in docs/catalog.md"
+        raise _fail(f"unknown {kind} {name!r} for {option}; {hint}", 2)
 
 
 @seller_app.command("subscribe")

@@ -460,7 +460,7 @@ def test_typos_and_bad_input_are_refused(home: Path, made: tuple[Path, str]) -> 
         (home / name).write_text(json.dumps(doc, ensure_ascii=False))
     news.write_text("[]")
     calls = [
-        ("seller", "block", "--seller", sid, "--method", "bogus"),
+        ("seller", "block", "--seller", sid, "--method", "seler-info"),
         ("seller", "subscribe", "--seller", sid, "--name", "whatever"),
         ("token", "list", "--seller", "nope"),
         ("token", "create", "--seller", sid, "--type", "test", "--categories", "marketplace"),
@@ -472,7 +472,7 @@ def test_typos_and_bad_input_are_refused(home: Path, made: tuple[Path, str]) -> 
     ]
     procs = side_by_side(*[(lambda c=c: run(home, *c, *dd)) for c in calls])
     block, subscribe, no_seller, test_outside, no_name, bad_tin, no_header, no_text, *imports = procs
-    one_sentence(block, "'bogus'", "news, ping, seller-info")
+    one_sentence(block, "'seler-info'", "did you mean seller-info")
     one_sentence(subscribe, "'whatever'", "jam")
     one_sentence(no_seller, "no seller nope", str(data / "wbseller.db"), sid)
     one_sentence(test_outside, "marketplace", "sandbox", "content, prices")
