@@ -521,7 +521,7 @@ def test_key_rotate(data_dir: Path, local: Server, start_server: Callable[..., S
     srv = start_server(data_dir=data_dir)
     for token, host in ((old, "content-api"), (new, "common-api")):
         r = srv.get(f"/{host}/ping", token)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200, (host, r.text)
     # A rotation while the server runs: the new key's tokens work at once, the older ones still do.
     newest_kid = srv.cli("key", "rotate")
     assert newest_kid not in (old_kid, new_kid)
@@ -529,7 +529,7 @@ def test_key_rotate(data_dir: Path, local: Server, start_server: Callable[..., S
     assert jwt_parts(newest)[0]["kid"] == newest_kid
     for token, host in ((newest, "marketplace-api"), (old, "finance-api"), (new, "documents-api")):
         r = srv.get(f"/{host}/ping", token)
-        assert r.status_code == 200, r.text
+        assert r.status_code == 200, (host, r.text)
 
 
 def test_unknown_categories_and_types_are_usage_errors(local: Server) -> None:
