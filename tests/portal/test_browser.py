@@ -30,6 +30,26 @@ UNLABELLED_FIELDS_JS = """() => Array.from(document.querySelectorAll('input, tex
   .map(el => el.outerHTML)"""
 
 
+# The words of the matched elements' text that the browser laid out over more than one line.
+BROKEN_WORDS_JS = """(selector) => {
+  const broken = [];
+  for (const el of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const re = /\\S+/g;
+      for (let m = re.exec(node.data); m; m = re.exec(node.data)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+
+
 def expect(target: Any) -> Any:
     from playwright.sync_api import expect as pw_expect
 
@@ -140,6 +160,8 @@ def test_tokens_end_to_end(page: Page, server: Server, seller_user: Account, sho
     expect(rows.first).to_contain_text("Acme Cloud ERP")
     html = page.content()
     assert all(token not in html for _, token, _ in made)
+    # At 1280 px no word of a name, a comment or a badge is broken across lines ("perso/nal").
+    assert page.evaluate(BROKEN_WORDS_JS, "table.tokens tbody th, table.tokens tbody td") == []
     page.mouse.move(0, 0)
     shots(page, "integrations")
 

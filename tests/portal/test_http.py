@@ -308,6 +308,7 @@ def test_operators_publish_and_edit_news_that_the_api_shows(
     page = op.get("/news")
     assert page.status_code == 200
     assert "+ Publish news" in page.text
+    assert 'href="/seller/decode"' in page.text  # the operator's menu reaches the decoder too
     op.get("/news/new")
     r = op.post(
         "/news/new",
