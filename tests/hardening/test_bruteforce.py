@@ -11,6 +11,7 @@ addresses are documentation ranges, RFC 5737: only a header value, nothing is se
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
@@ -155,6 +156,41 @@ def test_a_flood_of_bad_tokens_never_locks_out_a_good_one(guarded: Server) -> No
             assert assert_wb_body(r, 403 if code == "user-deleted" else 401)["code"] == code
     fresh = srv.token(sid, "base", "content")
     assert get(srv, fresh, addr).status_code == 200
+
+
+async def _first_requests(port: int, token: str, addr: str, n: int) -> list[int]:
+    """`n` connections, all open first, then one request each at once: a pool's first call."""
+    go = asyncio.Event()
+
+    async def one() -> int:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            await go.wait()
+            writer.write(
+                f"GET {PING} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {token}\r\n"
+                f"X-Forwarded-For: {addr}\r\nConnection: close\r\n\r\n".encode()
+            )
+            await writer.drain()
+            return int((await reader.readline()).split()[1])
+        finally:
+            writer.close()
+
+    tasks = [asyncio.ensure_future(one()) for _ in range(n)]
+    await asyncio.sleep(0.3)
+    go.set()
+    return await asyncio.gather(*tasks)
+
+
+def test_a_pool_of_first_requests_shares_one_check(guarded: Server) -> None:
+    """Three times the guard's budget of first requests of one fresh token at once (a client's pool of
+    connections after a restart): one signature check, shared by all, so every one is answered."""
+    srv = guarded
+    token = srv.token(srv.seller(), "personal", "all")
+    addr = "192.0.2.88"
+    statuses = asyncio.run(_first_requests(srv.port, token, addr, BURST * 3))
+    assert statuses == [200] * (BURST * 3)
+    r = get(srv, token, addr, SELLER_INFO)
+    assert r.status_code == 200, r.text
 
 
 def test_the_budget_refills_one_check_per_interval(guarded: Server) -> None:

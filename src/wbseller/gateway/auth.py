@@ -7,6 +7,7 @@ expires or an event (revocation, user deletion) drops it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from wbseller.accounts import Accounts
@@ -18,6 +19,9 @@ from wbseller.tokens import Claims, TokenError, TokenType
 
 AUTH_FAILURES = "auth-failures"  # the limit group, in methods/general.toml
 REFUSED_CACHE_SIZE = 10_000
+# A shared check's result: the claims, a refusal to raise afresh (class, detail, code, headers), or None
+# (the check was cancelled: check again).
+Outcome = Claims | tuple[type[WBError], str, str, list[tuple[bytes, bytes]]] | None
 ACTIVE_CACHE_SIZE = 100_000
 
 
@@ -65,6 +69,7 @@ class TokenCache:
         self._refused: dict[bytes, tuple[type[WBError], str, str]] = {}
         # Stored tokens found active, by id: forged copies of one real token cost no query each.
         self._active: set[str] = set()
+        self._flights: dict[bytes, asyncio.Future[Outcome]] = {}  # headers being checked now
         self._key_reload_at = 0.0
         self.hits = 0
         self.misses = 0
@@ -90,6 +95,35 @@ class TokenCache:
         if refused is not None:
             cls, arg, code = refused  # a fresh instance: see missing()
             raise cls(arg, code)
+        flight = self._flights.get(header)
+        if flight is not None:
+            # The same header is being checked for another request (a client's pool of connections at
+            # its first call): share that check, its CPU and its one charge of the guard.
+            outcome = await asyncio.shield(flight)
+            if isinstance(outcome, Claims):
+                return outcome
+            if outcome is not None:
+                cls, arg, code, headers = outcome  # a fresh instance: see missing()
+                raise cls(arg, code) if issubclass(cls, TokenError) else cls(arg, code, headers=headers)
+            # the check was cancelled: check it here
+        flight = asyncio.get_running_loop().create_future()
+        self._flights[header] = flight
+        try:
+            claims = await self._verify(header, token, now, addr)
+        except WBError as exc:
+            arg = exc.why if isinstance(exc, TokenError) else exc.detail
+            flight.set_result((type(exc), arg, exc.code, list(exc.headers)))
+            raise
+        except BaseException:
+            flight.set_result(None)
+            raise
+        else:
+            flight.set_result(claims)
+            return claims
+        finally:
+            del self._flights[header]
+
+    async def _verify(self, header: bytes, token: str, now: float, addr: str) -> Claims:
         self.misses += 1
         self._entries.pop(header, None)
         try:
