@@ -310,12 +310,12 @@ def serve(
 
     import uvicorn
 
-    from wbseller.gateway import Gateway
     from wbseller.gateway.protocol import WBHttpToolsProtocol
     from wbseller.methods.table import TableError
+    from wbseller.server import create_app
 
     try:
-        gateway = Gateway(settings)  # loads the method table now: a bad config file fails before listening
+        gateway = create_app(settings)  # loads the method table now: a bad config file fails before listening
     except (TableError, ValueError, DataDirError) as exc:
         raise _fail(str(exc)) from None
     created: list[str] = []
@@ -407,7 +407,7 @@ def serve(
         share = Path(tempfile.mkdtemp(prefix="wbseller-metrics-"))  # 0700
         os.environ.update(dataclasses.replace(settings, metrics_dir=share).to_env())
         try:
-            uvicorn.run("wbseller.gateway.app:create_app", factory=True, workers=workers, **options)
+            uvicorn.run("wbseller.server:create_app", factory=True, workers=workers, **options)
         finally:
             shutil.rmtree(share, ignore_errors=True)
     else:

@@ -29,8 +29,8 @@ from tests.scale.conftest import REDIS_HOST, REDIS_PORT, redis_url_for
 from tests.scale.proxy import TcpProxy
 from wbseller.clock import OffsetClock
 from wbseller.errors import ServiceUnavailable
-from wbseller.ratelimit import Block, Decision, MemoryLimiter, Rate
-from wbseller.ratelimit.redis import RedisLimiter
+from wbseller.ratelimit import Block, Decision, MemoryLimiter, Rate, gcra
+from wbseller.ratelimit.redis import GCRA_LUA_AT, RedisLimiter, _decision
 
 T = TypeVar("T")
 AnyLimiter = MemoryLimiter | RedisLimiter
@@ -69,8 +69,7 @@ def run(kind: Kind, body: Callable[[AnyLimiter, OffsetClock], Awaitable[T]], **k
         try:
             return await body(limiter, clock)
         finally:
-            if isinstance(limiter, RedisLimiter):
-                await limiter.close()
+            await limiter.close()
 
     return asyncio.run(main())
 
@@ -224,6 +223,28 @@ def test_strikes_block_a_bucket_for_a_while(kind: Kind) -> None:
     run(kind, body)
 
 
+def test_what_callers_use_instead_of_knowing_the_store(kind: Kind) -> None:
+    """The gateway, /ready and /metrics ask the limiter (sync_admit, health, stats, close), never its class."""
+
+    async def body(lim: AnyLimiter, clock: OffsetClock) -> None:
+        k = key()
+        assert await lim.health() == "ok"
+        if lim.sync_admit is not None:  # in this process: the same bucket, without an await
+            assert lim.sync_admit(k, RATE, None, clock.now()) == 4
+        else:
+            assert await lim.admit(k, RATE, None) == 4
+        assert await lim.admit(k, RATE, None) == 3
+        stats = lim.stats()
+        if kind.url is None:
+            assert lim.sync_admit is not None and stats is None  # no round trips to count
+        else:
+            assert lim.sync_admit is None and stats is not None
+            assert (stats.backend, stats.calls, stats.healthy, stats.failures) == ("redis", 2, True, 0)
+            assert 1 <= stats.batches <= 2 and stats.wait_seconds > 0
+
+    run(kind, body)
+
+
 def test_strikes_outside_the_window_do_not_add_up(kind: Kind) -> None:
     """The window is on the limiter's clock: moving the test clock past it forgets older strikes."""
 
@@ -283,6 +304,150 @@ def test_redis_and_memory_decide_alike(redis_url: str, ops: list[tuple[str, int,
             await red.close()
 
     asyncio.run(main())
+
+
+# --- one arithmetic, three homes: gcra.py, the memory store, the Redis script --------------------
+#
+# The same random sequences of (time, cost, rate) through gcra.py's functions, MemoryLimiter (its
+# `acquire_now`, its inlined `admit_now`, `surcharge`) and the Lua script (GCRA_LUA_AT: the production
+# script's body with the time given instead of read from Redis's TIME, so all three see the same instants).
+# Times are on a millisecond grid and intervals whole milliseconds: then no decision lies within float
+# rounding (or the script's microsecond TATs) of a boundary, and all three must agree exactly, durations
+# to 1 ms. Steps at the same instant go to Redis in one script call, as a batch of concurrent requests does.
+
+T0 = 1_760_000_000.0  # a realistic time.time(): the arithmetic runs at this float resolution
+
+Step = tuple[int, str, int, int, int]  # (ms since the previous step, op, key, rate, cost)
+
+RATES = st.lists(
+    st.tuples(st.integers(1, 20_000), st.integers(1, 60), st.integers(1, 30)),  # interval ms, limit, burst
+    min_size=1,
+    max_size=3,
+)
+STEPS = st.lists(
+    st.tuples(
+        st.one_of(st.just(0), st.integers(0, 50), st.integers(0, 40_000)),
+        st.sampled_from(["acquire", "admit", "surcharge"]),
+        st.integers(0, 1),
+        st.integers(0, 2),
+        st.integers(0, 6),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+class At:
+    """A clock the test sets: the memory store reads the step's instant."""
+
+    def __init__(self) -> None:
+        self.t = T0
+
+    def now(self) -> float:
+        return self.t
+
+
+Answer = int | Decision
+
+
+def _same(a: Answer, b: Answer, where: str) -> None:
+    if isinstance(a, int) or isinstance(b, int):
+        assert a == b, where
+        return
+    assert (a.allowed, a.remaining, a.limit, a.blocked) == (b.allowed, b.remaining, b.limit, b.blocked), where
+    assert a.retry_after == pytest.approx(b.retry_after, abs=1e-3), where
+    assert a.reset_after == pytest.approx(b.reset_after, abs=1e-3), where
+
+
+def _by_gcra(tats: dict[str, float], key: str, op: str, rate: Rate, cost: int, now: float) -> Answer:
+    tat = tats.get(key, 0.0)
+    if op == "surcharge":
+        tats[key] = gcra.surcharge(tat, now, rate, cost)
+        return gcra.remaining(tats[key], now, rate)
+    new_tat, d = gcra.decide(tat, now, rate, cost)
+    tats[key] = new_tat
+    return d.remaining if op == "admit" and d.allowed else d
+
+
+def _by_memory(mem: MemoryLimiter, key: str, op: str, rate: Rate, cost: int, now: float) -> Answer:
+    if op == "surcharge":
+        return asyncio.run(mem.surcharge(key, rate, cost))
+    if op == "admit":
+        assert mem.sync_admit is not None
+        return mem.sync_admit(key, rate, None, now)
+    return mem.acquire_now(key, rate, cost)
+
+
+def _by_lua(
+    client: redis.Redis, keys: list[str], batch: list[tuple[int, str, Rate, int]], now: float
+) -> list[Any]:
+    """One script call for the batch, encoded as RedisLimiter encodes it (3 keys, 7 args per item)."""
+    names: list[str] = []
+    args: list[str] = [repr(now)]
+    for k, op, rate, cost in batch:
+        base = keys[k]
+        names += [base, base + ":blocked", base + ":strikes"]
+        mode = {"acquire": "a", "admit": "f", "surcharge": "s"}[op]
+        args += [str(v) for v in (rate.interval, rate.burst, cost, mode, 0, 0.0, 0.0)]
+    replies = client.eval(GCRA_LUA_AT, len(names), *names, *args)
+    out: list[Any] = []
+    for (_, op, rate, _), res in zip(batch, replies, strict=True):
+        out.append(res if op == "surcharge" or isinstance(res, int) else _decision(res, rate))
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rates=RATES, steps=STEPS)
+def test_gcra_the_memory_store_and_the_redis_script_decide_alike(
+    redis_client: redis.Redis, rates: list[tuple[int, int, int]], steps: list[Step]
+) -> None:
+    made = [Rate(period=ms * limit / 1000, limit=limit, burst=burst) for ms, limit, burst in rates]
+    prefix = f"gcra-test:{uuid.uuid4().hex[:12]}"
+    keys = [f"{prefix}:{{s{i}}}:grp:personal" for i in range(2)]
+    clock = At()
+    mem = MemoryLimiter(clock)
+    tats: dict[str, float] = {}
+    elapsed = 0
+    try:
+        i = 0
+        while i < len(steps):
+            elapsed += steps[i][0]
+            now = T0 + elapsed / 1000
+            clock.t = now
+            batch: list[tuple[int, str, Rate, int]] = []
+            while i < len(steps) and (not batch or steps[i][0] == 0):  # same instant: one script call
+                _, op, k, r, cost = steps[i]
+                cost = 1 if op == "admit" else max(cost, 1) if op == "surcharge" else cost
+                batch.append((k, op, made[r % len(made)], cost))
+                i += 1
+            by_lua = _by_lua(redis_client, keys, batch, now)
+            for (k, op, rate, cost), lua in zip(batch, by_lua, strict=True):
+                where = f"{op} key {k} cost {cost} {rate} at +{elapsed} ms"
+                expected = _by_gcra(tats, keys[k], op, rate, cost, now)
+                _same(expected, _by_memory(mem, keys[k], op, rate, cost, now), "memory: " + where)
+                _same(expected, lua, "lua: " + where)
+    finally:
+        for name in redis_client.scan_iter(match=f"{prefix}:*"):
+            redis_client.delete(name)
+
+
+def test_the_side_by_side_test_sees_a_difference(redis_client: redis.Redis) -> None:
+    """What the test above compares is not vacuous: two instants 1 ms apart near a refill already give
+    different answers, and a rounding of the script's time would show."""
+    rate = Rate(period=1, limit=1, burst=1)
+    keys = [f"gcra-test:{uuid.uuid4().hex[:12]}:{{s}}:grp:personal"]
+    try:
+        first = _by_lua(redis_client, keys, [(0, "acquire", rate, 1)], T0)[0]
+        early = _by_lua(redis_client, keys, [(0, "acquire", rate, 1)], T0 + 0.999)[0]
+        on_time = _by_lua(redis_client, keys, [(0, "admit", rate, 1)], T0 + 1.0)[0]
+    finally:
+        redis_client.delete(keys[0], keys[0] + ":blocked", keys[0] + ":strikes")
+    assert isinstance(first, Decision) and first.allowed
+    assert isinstance(early, Decision) and not early.allowed
+    assert early.retry_after == pytest.approx(0.001, abs=1e-6)
+    assert on_time == 0
+    _, d = gcra.decide(T0 + 1.0, T0 + 0.999, rate)
+    assert not d.allowed and d.retry_after == pytest.approx(early.retry_after, abs=1e-6)
 
 
 # --- Redis only ---------------------------------------------------------------------------------
@@ -452,6 +617,7 @@ def test_redis_away_fails_open_to_the_in_process_limiter_and_comes_back(
         try:
             k = key()
             assert (await lim.acquire(k, RATE)).remaining == 4
+            assert await lim.health() == "ok"
             calls = lim.calls
             proxy.cut()
             with caplog.at_level(logging.WARNING, logger="wbseller.ratelimit"):
@@ -463,11 +629,15 @@ def test_redis_away_fails_open_to_the_in_process_limiter_and_comes_back(
             assert not lim.healthy
             assert "redis limiter unreachable" in caplog.text
             assert lim.calls == calls
+            assert await lim.health() == "fallback"  # /ready: answering, without Redis
+            stats = lim.stats()
+            assert (stats.healthy, stats.failures, stats.calls) == (False, 7, calls)
             proxy.restore()
             clock.advance(1.0)  # retry_after: Redis is tried again
             d = await lim.acquire(k, RATE)
             assert lim.healthy
             assert lim.calls == calls + 1
+            assert await lim.health() == "ok"
             # Redis's bucket went on from where it was: one before the cut, one now.
             assert (d.allowed, d.remaining) == (True, 3)
         finally:
@@ -486,6 +656,7 @@ def test_redis_away_fails_closed_when_configured(cut_redis: tuple[TcpProxy, str]
             k = key()
             assert (await lim.acquire(k, RATE)).allowed
             proxy.cut()
+            assert await lim.health() == "unavailable"  # /ready: requests get 503 meanwhile
             for _ in range(3):
                 with pytest.raises(ServiceUnavailable) as exc:
                     await lim.acquire(k, RATE)

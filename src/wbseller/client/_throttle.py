@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from wbseller.ratelimit.gcra import EPS, Rate, decide, remaining, surcharge
+from wbseller.ratelimit.gcra import Rate, decide, remaining, surcharge, tat_for_remaining
 
 Clock = Callable[[], float]
 
@@ -64,12 +64,13 @@ class Throttle:
         with self._lock:
             now = self.clock()
             b = self._bucket(key)
-            allow_at = max(b.settled, now) + (b.inflight + cost - rate.burst) * rate.interval
-            if allow_at <= now + EPS:
+            # The pessimistic server: its TAT `settled`, charged for the requests in flight and this one.
+            _, decision = decide(b.settled, now, rate, b.inflight + cost)
+            if decision.allowed:
                 b.inflight += cost
                 return 0.0
             if b.inflight + cost <= rate.burst:
-                return allow_at - now  # time alone will admit it
+                return decision.retry_after  # time alone will admit it
             # Only answers to the requests in flight can: look again soon.
             return max(b.settled - now, 0.0) + min(self.poll, rate.interval)
 
@@ -99,7 +100,7 @@ class Throttle:
                 and remaining_after is not None
                 and remaining(b.settled, sent_at, rate) > remaining_after
             ):
-                b.settled = max(b.settled, now + (rate.burst - remaining_after) * rate.interval)
+                b.settled = max(b.settled, tat_for_remaining(now, rate, remaining_after))
             b.booked = max(b.booked, b.settled)
 
     def refused(self, key: Hashable, rate: Rate, retry_after: float | None, booked: int = 1) -> None:
@@ -110,7 +111,7 @@ class Throttle:
             b.inflight = max(0, b.inflight - booked)
             wait = retry_after if retry_after is not None else rate.interval
             # The TAT at which exactly one request passes at now + wait.
-            b.settled = max(b.settled, now + wait + (rate.burst - 1) * rate.interval)
+            b.settled = max(b.settled, tat_for_remaining(now + wait, rate, 1))
             b.booked = max(b.booked, b.settled)
 
     def lost(self, key: Hashable, rate: Rate, booked: int = 1) -> None:

@@ -1,5 +1,6 @@
-"""The request path: host -> route -> auth -> limit -> method -> headers (see `app.Gateway`)."""
+"""The request path: host -> route -> auth -> limit -> method -> headers (see `app.Gateway`). The whole
+server, with the pages beside the API plugged in, is `wbseller.server.create_app`."""
 
-from wbseller.gateway.app import Gateway, create_app
+from wbseller.gateway.app import Gateway
 
-__all__ = ["Gateway", "create_app"]
+__all__ = ["Gateway"]

@@ -1,8 +1,9 @@
 """The request path, as one plain ASGI callable: host -> route -> auth -> limit -> method -> headers.
 
 No framework sits on this path: it runs for every API call, and the benchmark holds it to 0.8 of a
-bare ASGI app. Pages around the API (OpenAPI, Swagger UI, later the portal) are Starlette apps that
-the gateway hands a request to when it is not an API call.
+bare ASGI app. Pages around the API (OpenAPI, Swagger UI, metrics, the account pages) are Starlette apps
+that the server (wbseller/server.py) plugs in, and the gateway hands a request to when it is not an API
+call. What the gateway runs on (storage, limiter, accounts, backends) it is given (`parts.Parts`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
-from wbseller.accounts import Accounts
+from wbseller.backends import migrate as migrate_backends
 from wbseller.categories import Host
-from wbseller.clock import Clock, OffsetClock, SystemClock
+from wbseller.clock import Clock
 from wbseller.config import Settings
 from wbseller.errors import (
     PROBLEM_JSON,
@@ -33,27 +34,23 @@ from wbseller.errors import (
     render,
     render_error,
 )
+from wbseller.gateway import protocol
 from wbseller.gateway.accesslog import AccessLog
+from wbseller.gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from wbseller.gateway.auth import AUTH_FAILURES, AuthGuard, SellerCache, TokenCache, missing
 from wbseller.gateway.clients import ClientAddress
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
 from wbseller.gateway.metrics import Stats, WorkerShare, snapshot
+from wbseller.gateway.parts import Parts, open_parts
 from wbseller.gateway.routing import Router, names_of
 from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.table import LimitGroup, Method, Table, load_table
-from wbseller.ratelimit import Decision, Limiter, MemoryLimiter, Rate, ceil_seconds
-from wbseller.ratelimit.redis import RedisLimiter
-from wbseller.storage import SellerState, Storage, sqlite_url
-from wbseller.storage.store import prepare_data_dir
+from wbseller.ratelimit import Decision, Rate, ceil_seconds
+from wbseller.storage import SellerState
 from wbseller.tokens import Claims, TokenType, strip_scheme
 
 log = logging.getLogger("wbseller")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 CacheKey = tuple[bytes | None, bytes | None, str, str]  # Authorization, Host, path, verb
 REFUSALS_CACHE_SIZE = 10_000
@@ -74,29 +71,33 @@ class ClientGone(Exception):
 
 
 class Gateway:
-    """The ASGI application: every category host, the extras, and the lifespan that opens storage."""
+    """The ASGI application: every category host, the pages plugged beside it, and the lifespan that
+    opens storage.
 
-    def __init__(self, settings: Settings, table: Table | None = None, clock: Clock | None = None) -> None:
+    `Gateway(settings)` alone is the API on the parts the settings name (`open_parts`), without the pages;
+    the server (`wbseller.server.create_app`) gives it its parts and plugs the pages in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        table: Table | None = None,
+        clock: Clock | None = None,
+        *,
+        parts: Parts | None = None,
+    ) -> None:
+        if parts is None:
+            parts = open_parts(settings, clock)
+        elif clock is not None and clock is not parts.clock:
+            raise ValueError("the clock is the parts' (open_parts(settings, clock))")
         self.settings = settings
-        self.clock: Clock = clock or (OffsetClock() if settings.test_clock else SystemClock())
-        url = settings.database_url or sqlite_url(settings.data_dir)
-        if url.startswith("sqlite"):
-            prepare_data_dir(settings.data_dir)
-        self.storage = Storage(url)
+        self.clock = parts.clock
+        self.storage = parts.storage
+        self.accounts = parts.accounts
+        self.limiter = parts.limiter
+        self.backends = parts.backends
         self._passes: dict[CacheKey, Admitted] = {}
         self._refusals: dict[CacheKey, Refusal] = {}  # requests refused by rules that only events change
-        self.accounts = Accounts(self.storage, self.clock)
-        self.limiter: Limiter
-        if settings.redis_url:
-            self.limiter = RedisLimiter(
-                settings.redis_url,
-                self.clock,
-                fail_open=settings.limiter_fail_open,
-                cluster=settings.redis_cluster,
-            )
-        else:
-            self.limiter = MemoryLimiter(self.clock)
-        self._memory = self.limiter if isinstance(self.limiter, MemoryLimiter) else None
+        self._sync_admit = self.limiter.sync_admit  # an in-process store answers without an await
         self.stats = Stats()
         self.worker_share = WorkerShare(settings.metrics_dir) if settings.metrics_dir else None
         self.table = table or load_table(settings.config_file)
@@ -121,12 +122,33 @@ class Gateway:
         self.extras: ASGIApp | None = None
         self.extra_paths: tuple[str, ...] = ()
         self.portal: ASGIApp | None = None
+        self._pages: list[Callable[[], None]] = []  # what `plug` was given, built at start-up
         self._request_prefix = os.urandom(8).hex()
         self._request_no = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._last_event = 0
         self._events_lock = asyncio.Lock()
         self._events_failing = False
+
+    def plug(
+        self,
+        extras: Callable[[], tuple[ASGIApp, tuple[str, ...]]] | None = None,
+        portal: Callable[[], ASGIApp] | None = None,
+    ) -> None:
+        """Pages beside the API, by what builds them (called at start-up, in the worker that serves):
+        `extras` on a bare address under the paths it returns, `portal` for the account pages."""
+        if extras is not None:
+
+            def build_extras() -> None:
+                self.extras, self.extra_paths = extras()
+
+            self._pages.append(build_extras)
+        if portal is not None:
+
+            def build_portal() -> None:
+                self.portal = portal()
+
+            self._pages.append(build_portal)
 
     def _decisions_stale(self) -> None:
         """A token or a seller changed: what was decided from them, either way, is decided again."""
@@ -137,6 +159,7 @@ class Gateway:
 
     async def startup(self) -> None:
         await self.storage.migrate()
+        await migrate_backends(self.storage, self.backends)
         await self.accounts.load_keys()
         if self.settings.demo:
             await self.accounts.ensure_demo()
@@ -152,12 +175,8 @@ class Gateway:
             self._tasks.append(loop.create_task(self._share_metrics()))
         if self.access is not None:
             self._tasks.append(loop.create_task(self.access.run()))
-        from wbseller.gateway.extras import build_extras
-
-        self.extras, self.extra_paths = build_extras(self)
-        from wbseller.portal.app import build_portal
-
-        self.portal = build_portal(self)
+        for build in self._pages:
+            build()
 
     async def shutdown(self) -> None:
         for task in self._tasks:
@@ -169,8 +188,8 @@ class Gateway:
         if self.worker_share is not None:  # the last numbers of this worker stay in the service's counters
             with contextlib.suppress(OSError):
                 self.worker_share.write(snapshot(self))
-        if isinstance(self.limiter, RedisLimiter):
-            await self.limiter.close()
+        protocol.TALLY.flush()  # the protocol's refusals summed since its last line: logged, not lost
+        await self.limiter.close()
         await self.storage.close()
 
     async def _share_metrics(self) -> None:
@@ -316,8 +335,8 @@ class Gateway:
             rate, key, group = admitted.rate, admitted.key, method.limit
             remaining: int | None = None
             if rate is not None:
-                if self._memory is not None:  # no await: the in-process store answers at once
-                    answer = self._memory.admit_now(key, rate, group.block, now)
+                if self._sync_admit is not None:  # no await: the in-process store answers at once
+                    answer = self._sync_admit(key, rate, group.block, now)
                 else:
                     answer = await self.limiter.admit(key, rate, group.block)
                 if isinstance(answer, int):  # admitted: its remaining
@@ -402,6 +421,7 @@ class Gateway:
             self.clock,
             now,
             admitted.params,
+            backends=self.backends,
         )
 
     async def _admit(
@@ -643,8 +663,4 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def create_app(settings: Settings | None = None) -> Gateway:
-    return Gateway(settings or Settings.from_env())
-
-
-__all__ = ["ClientGone", "Gateway", "create_app", "read_body"]
+__all__ = ["ASGIApp", "ClientGone", "Gateway", "Message", "Receive", "Scope", "Send", "read_body"]

@@ -8,7 +8,6 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,10 +20,10 @@ from wbseller.clock import OffsetClock
 from wbseller.errors import PROBLEM_JSON, BadRequest, MethodNotAllowed, NotFound, WBError, render_error
 from wbseller.gateway.metrics import render as render_metrics
 from wbseller.methods.openapi import build_document
-from wbseller.ratelimit.redis import RedisLimiter
 
 if TYPE_CHECKING:
-    from wbseller.gateway.app import ASGIApp, Gateway
+    from wbseller.gateway.asgi import ASGIApp
+    from wbseller.gateway.parts import Services
 
 SWAGGER_PAGE = """<!doctype html>
 <html lang="en">
@@ -51,7 +50,7 @@ MAX_ADVANCE = 10 * 366 * 86400  # ten years: past any token's life, short of ove
 PATHS = ("/openapi.json", "/docs", "/metrics", "/ready", "/_wbseller/")
 
 
-def build_extras(gw: Gateway) -> tuple[ASGIApp, tuple[str, ...]]:
+def build_extras(gw: Services) -> tuple[ASGIApp, tuple[str, ...]]:
     document = json.dumps(build_document(gw.table, local=True), ensure_ascii=False).encode()
 
     async def openapi(_: Request) -> Response:
@@ -84,15 +83,7 @@ def build_extras(gw: Gateway) -> tuple[ASGIApp, tuple[str, ...]]:
             checks["storage"] = "ok"
         except WBError:
             checks["storage"] = "unavailable"
-        limiter = gw.limiter
-        if isinstance(limiter, RedisLimiter):
-            try:
-                await limiter.redis.ping()
-                checks["limiter"] = "ok"
-            except (RedisError, OSError):
-                checks["limiter"] = "fallback" if limiter.fail_open else "unavailable"
-        else:
-            checks["limiter"] = "ok"
+        checks["limiter"] = await gw.limiter.health()
         ok = all(v in ("ok", "fallback") for v in checks.values())
         return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
 

@@ -11,14 +11,14 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from wbseller.gateway.app import Gateway
+from wbseller.gateway.protocol import TALLY
+from wbseller.ratelimit.base import Limiter
 
 
 class Stats:
@@ -37,25 +37,49 @@ class Stats:
         return counts
 
 
-def snapshot(gw: Gateway) -> dict[str, Any]:
-    """This process's numbers, as plain data: what `/metrics` shows, and what a worker shares."""
-    from wbseller.ratelimit.redis import RedisLimiter
+class TokenCounts(Protocol):
+    """What the metrics read of the token cache (gateway/auth.py's TokenCache)."""
 
-    stats, limiter = gw.stats, gw.limiter
+    hits: int
+    misses: int
+
+    def __len__(self) -> int: ...
+
+
+class Observed(Protocol):
+    """Where a process's numbers come from (the gateway has all of these)."""
+
+    @property
+    def stats(self) -> Stats: ...
+    @property
+    def tokens(self) -> TokenCounts: ...
+    @property
+    def limiter(self) -> Limiter: ...
+    @property
+    def worker_share(self) -> WorkerShare | None: ...
+
+
+def snapshot(src: Observed) -> dict[str, Any]:
+    """This process's numbers, as plain data: what `/metrics` shows, and what a worker shares."""
+    stats = src.stats
     snap: dict[str, Any] = {
         "requests": {host: {str(k): v for k, v in counts.items()} for host, counts in stats.requests.items()},
         "limited": dict(stats.limited),
         "backend_errors": dict(stats.backend_errors),
-        "token_cache": {"hit": gw.tokens.hits, "miss": gw.tokens.misses},
-        "token_cache_size": len(gw.tokens),
+        "token_cache": {"hit": src.tokens.hits, "miss": src.tokens.misses},
+        "token_cache_size": len(src.tokens),
+        # Requests the HTTP protocol refused before any app saw them (gateway/protocol.py), by reason.
+        "protocol_refused": dict(TALLY.counts),
     }
-    if isinstance(limiter, RedisLimiter):
-        snap["backend_errors"]["redis"] = snap["backend_errors"].get("redis", 0) + limiter.failures
+    lim = src.limiter.stats()
+    if lim is not None:
+        errors = snap["backend_errors"]
+        errors[lim.backend] = errors.get(lim.backend, 0) + lim.failures
         snap["limiter"] = {
-            "calls": limiter.calls,
-            "batches": limiter.batches,
-            "wait_seconds": limiter.latency_sum,
-            "healthy": limiter.healthy,
+            "calls": lim.calls,
+            "batches": lim.batches,
+            "wait_seconds": lim.wait_seconds,
+            "healthy": lim.healthy,
         }
     return snap
 
@@ -69,6 +93,7 @@ def merge(snaps: list[dict[str, Any]], live: list[bool]) -> dict[str, Any]:
         "backend_errors": Counter(),
         "token_cache": Counter(),
         "token_cache_size": 0,
+        "protocol_refused": Counter(),
     }
     for snap, alive in zip(snaps, live, strict=True):
         for host, counts in snap["requests"].items():
@@ -77,6 +102,7 @@ def merge(snaps: list[dict[str, Any]], live: list[bool]) -> dict[str, Any]:
         out["limited"].update(snap["limited"])
         out["backend_errors"].update(snap["backend_errors"])
         out["token_cache"].update(snap["token_cache"])
+        out["protocol_refused"].update(snap.get("protocol_refused", {}))  # absent from older workers' files
         lim = snap.get("limiter")
         if lim is not None:
             merged = out.setdefault(
@@ -171,17 +197,25 @@ class _Collector(Collector):
                 "1 when Redis answers, 0 while falling back",
                 value=float(lim["healthy"]),
             )
+        refused = CounterMetricFamily(
+            "wbseller_protocol_refused",
+            "Requests the HTTP protocol refused before the app (not HTTP, head too large, unsupported upgrade)",
+            labels=["reason"],
+        )
+        for reason, n in sorted(data["protocol_refused"].items()):
+            refused.add_metric([reason], n)
+        yield refused
         errors = CounterMetricFamily("wbseller_backend_errors", "Failed backend calls", labels=["backend"])
         for name, n in sorted(data["backend_errors"].items()):
             errors.add_metric([name], n)
         yield errors
 
 
-def render(gw: Gateway) -> bytes:
+def render(src: Observed) -> bytes:
     """The Prometheus text of this process, or of every worker when they share their numbers."""
-    snaps, live = [snapshot(gw)], [True]
-    if gw.worker_share is not None:
-        others, alive = gw.worker_share.others()
+    snaps, live = [snapshot(src)], [True]
+    if src.worker_share is not None:
+        others, alive = src.worker_share.others()
         snaps += others
         live += alive
     registry = CollectorRegistry(auto_describe=False)

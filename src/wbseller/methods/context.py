@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from wbseller.backends.registry import Backends
 from wbseller.categories import Host
 from wbseller.tokens import Claims
 
@@ -50,6 +51,7 @@ class Context:
     now: float  # the request's time, on `clock`
     path_params: Mapping[str, str] = field(default_factory=dict)  # a templated path's variables, as sent
     checked: Checked | None = None  # the request's values, typed, once its operation's checks passed
+    backends: Backends = field(default_factory=Backends)  # the sections' state: ctx.backends.of(Cards)
     _query: dict[str, list[str]] | None = None
 
     @property

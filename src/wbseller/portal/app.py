@@ -58,7 +58,8 @@ from wbseller.tokens import TokenType
 
 if TYPE_CHECKING:
     from wbseller.accounts import IssuedToken
-    from wbseller.gateway.app import ASGIApp, Gateway, Message, Receive, Scope, Send
+    from wbseller.gateway.asgi import ASGIApp, Message, Receive, Scope, Send
+    from wbseller.gateway.parts import Services
 
 log = logging.getLogger("wbseller.portal")
 
@@ -153,7 +154,7 @@ def access_label(scope: int) -> str:
 
 
 class Portal:
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, gw: Services) -> None:
         self.gw = gw
         self.storage = gw.storage
         self.sessions = Sessions(load_secret(gw.settings.data_dir), gw.clock)
@@ -767,5 +768,5 @@ def _with_headers(app: ASGIApp) -> ASGIApp:
     return wrapped
 
 
-def build_portal(gw: Gateway) -> ASGIApp:
+def build_portal(gw: Services) -> ASGIApp:
     return Portal(gw).app()

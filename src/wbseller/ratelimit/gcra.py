@@ -1,5 +1,9 @@
 """GCRA, the token bucket WB describes, as pure functions of a bucket's state.
 
+The one Python home of this arithmetic: the memory store inlines `decide` on its fast path and the Redis
+store runs it as a Lua script, both pinned to these functions by tests/scale/test_limiter.py; the client's
+pacer (client/_throttle.py) calls them.
+
 A bucket's whole state is one number, its TAT (theoretical arrival time). With emission interval
 T = period / limit and room for `burst` requests, a request of cost c at time `now` is admitted when
 max(TAT, now) + c*T - now <= burst*T. So over any time t, at most burst + t/T requests pass.
@@ -74,6 +78,13 @@ def decide(tat: float, now: float, rate: Rate, cost: int = 1) -> tuple[float, De
 def surcharge(tat: float, now: float, rate: Rate, extra: int) -> float:
     """Charge `extra` more to an admitted request (a response that costs more); never refused."""
     return (tat if tat > now else now) + extra * rate.interval
+
+
+def tat_for_remaining(now: float, rate: Rate, left: int) -> float:
+    """The TAT of a bucket that has exactly `left` requests at `now` (the inverse of `remaining`): what a
+    client reads back from an answer's X-Ratelimit-Remaining, or from a 429's retry (`left` = 1 at the
+    time it names)."""
+    return now + (rate.burst - left) * rate.interval
 
 
 def ceil_seconds(seconds: float) -> int:

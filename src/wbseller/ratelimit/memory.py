@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 from wbseller.clock import Clock
+from wbseller.ratelimit.base import Block, Health, Limiter, LimiterStats, SyncAdmit
 from wbseller.ratelimit.gcra import EPS, Decision, Rate, decide, remaining, surcharge
 
-
-@dataclass(frozen=True, slots=True)
-class Block:
-    """Block a bucket for `seconds` after `strikes` refusals within `window` seconds.
-
-    WB's answer to automated polling of `/ping`: a program that keeps hitting the limit gets blocked.
-    """
-
-    strikes: int
-    window: float
-    seconds: float
-
-
-class Limiter(Protocol):
-    async def acquire(self, key: str, rate: Rate, cost: int = 1, block: Block | None = None) -> Decision: ...
-
-    async def admit(self, key: str, rate: Rate, block: Block | None) -> int | Decision:
-        """The request path's call: charge 1. The remaining (an int) when admitted, else the whole
-        Decision (a refusal, or an answer that needed more than the fast case)."""
-        ...
-
-    async def surcharge(self, key: str, rate: Rate, extra: int) -> int:
-        """Charge `extra` more after the fact; returns the bucket's remaining."""
-        ...
+__all__ = ["Block", "Limiter", "MemoryLimiter"]  # Block and Limiter live in base.py; importable here too
 
 
 class MemoryLimiter:
@@ -45,6 +20,8 @@ class MemoryLimiter:
         self._strikes: dict[str, tuple[int, float]] = {}  # key -> (refusals, first refusal's time)
         self._blocked: dict[str, float] = {}
         self._ops = 0
+        # The gateway calls this directly on the request path (no await); see `Limiter.sync_admit`.
+        self.sync_admit: SyncAdmit = self.admit_now
 
     def __len__(self) -> int:
         return len(self._tat)
@@ -79,7 +56,10 @@ class MemoryLimiter:
 
     def admit_now(self, key: str, rate: Rate, block: Block | None, now: float) -> int | Decision:
         """`admit` without an await, at `now` (the request's time on this store's clock). The fast case,
-        an admitted request, returns just the remaining; anything else is `acquire_now`'s Decision."""
+        an admitted request, returns just the remaining; anything else is `acquire_now`'s Decision.
+
+        `gcra.decide` inlined for speed (this is the request path's one call): the same arithmetic, pinned
+        to it (and to the Redis script) by tests/scale/test_limiter.py's side-by-side test."""
         if block is not None and key in self._blocked:  # blocked, or a block that may have ended
             return self.acquire_now(key, rate, 1, block)
         tats = self._tat
@@ -107,6 +87,15 @@ class MemoryLimiter:
         tat = surcharge(self._tat.get(key, 0.0), now, rate, extra)
         self._tat[key] = tat
         return remaining(tat, now, rate)
+
+    async def health(self) -> Health:
+        return "ok"  # nothing to reach
+
+    def stats(self) -> LimiterStats | None:
+        return None  # decisions cost no round trip: the request counters say it all
+
+    async def close(self) -> None:
+        pass
 
     def _sweep(self, now: float) -> None:
         """Forget buckets that are full again: a missing bucket and a full one are the same."""

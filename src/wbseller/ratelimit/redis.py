@@ -33,8 +33,9 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from wbseller.clock import Clock, OffsetClock
 from wbseller.errors import ServiceUnavailable
+from wbseller.ratelimit.base import Block, Health, LimiterStats
 from wbseller.ratelimit.gcra import EPS, Decision, Rate
-from wbseller.ratelimit.memory import Block, MemoryLimiter
+from wbseller.ratelimit.memory import MemoryLimiter
 
 log = logging.getLogger("wbseller.ratelimit")
 
@@ -45,9 +46,15 @@ log = logging.getLogger("wbseller.ratelimit")
 # string "allowed remaining retry_after reset_after blocked" (floats as text: Lua numbers in a reply
 # are truncated to integers). A bucket is read once and written once per batch, however many items
 # of the batch it has.
-GCRA_LUA = """
+#
+# The script is two parts: where `now` comes from (Redis's TIME plus the offset), and the arithmetic
+# (GCRA_BODY). Tests run the same body with `now` given (GCRA_LUA_AT: ARGV[1] is the time itself), so
+# that gcra.py, the memory store and this script can be driven through the same times and compared.
+GCRA_CLOCK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[1])
+"""
+GCRA_BODY = """
 local out, tats, dirty, order = {}, {}, {}, {}
 for i = 0, #KEYS / 3 - 1 do
   local kb, kblk = KEYS[3 * i + 1], KEYS[3 * i + 2]
@@ -120,6 +127,8 @@ for _, kb in ipairs(order) do
 end
 return out
 """.replace("__EPS__", repr(EPS))  # the same float slack as gcra.py
+GCRA_LUA = GCRA_CLOCK + GCRA_BODY
+GCRA_LUA_AT = "local now = tonumber(ARGV[1])\n" + GCRA_BODY  # for tests: the time is an argument
 
 # An item of a batch: its keys and args (RESP-encoded on one Redis; as values on a Cluster), its reply.
 _Call = tuple[Any, Any, "asyncio.Future[Any]"]
@@ -135,6 +144,7 @@ class RedisLimiter:
 
     MAX_IN_FLIGHT = 2  # batches under way at once (a connection each); the rest wait for the next one
     _CACHE = 100_000  # encoded bucket keys kept
+    sync_admit = None  # every decision is a round trip (batched): the request path awaits `admit`
 
     def __init__(
         self,
@@ -198,6 +208,17 @@ class RedisLimiter:
         for conn in self._conns:
             await conn.disconnect()
         await self.redis.aclose()
+
+    async def health(self) -> Health:
+        """Redis answers: ok; else what the requests get meanwhile (in-process buckets, or 503)."""
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError):
+            return "fallback" if self.fail_open else "unavailable"
+        return "ok"
+
+    def stats(self) -> LimiterStats:
+        return LimiterStats("redis", self.calls, self.batches, self.latency_sum, self._up, self.failures)
 
     # --- the Limiter protocol ----------------------------------------------------------------
 
