@@ -54,6 +54,9 @@ log = logging.getLogger("wbseller")
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 CacheKey = tuple[bytes | None, bytes | None, str, str]  # Authorization, Host, path, verb
 REFUSALS_CACHE_SIZE = 10_000
+# Admitted requests by (token, host, concrete path, verb): ~1 kB each; a client walking order ids fills it
+# with paths seen once, so it stays small (measured: 100k entries held ~120 MB).
+PASSES_CACHE_SIZE = 20_000
 _REMEMBERED = (NotFound, MethodNotAllowed, Unauthorized, Forbidden)
 _NOT_REMEMBERED = frozenset({"token-not-yet-valid"})  # time cures it
 
@@ -325,7 +328,7 @@ class Gateway:
                     if access is not None:
                         access.add(started, http, host_h, scope["path"], 0, None)
                     return
-                if len(self._passes) >= 100_000:
+                if len(self._passes) >= PASSES_CACHE_SIZE:
                     self._passes.clear()
                 self._passes[cache_key] = admitted
             method, counts = admitted.method, admitted.counts
