@@ -347,8 +347,9 @@ class Gateway:
                 elif answer.allowed:
                     remaining = answer.remaining
                 else:  # refused: answered here, without an exception (a flood of 429s is the cheap path)
-                    self.stats.limited[group.id] += 1
-                    status, headers, body = self.limited_reply(group.id, answer, number, now)
+                    bucket = group.bucket(admitted.claims.type)  # a test token's: the sandbox's
+                    self.stats.limited[bucket] += 1
+                    status, headers, body = self.limited_reply(bucket, answer, number, now)
                     counts[429] = counts.get(429, 0) + 1
                     await send({"type": "http.response.start", "status": 429, "headers": headers})
                     await send({"type": "http.response.body", "body": body})
