@@ -56,8 +56,8 @@ from tests.portal.conftest import Portal, make_user
 from wbseller.tokens import LIFETIME
 
 SEED = 8725
-CLI_ROUNDS = 10
-LOOP_ROUNDS = 10
+CLI_ROUNDS = 6
+LOOP_ROUNDS = 6
 NEWS_ROUNDS = 5
 NEWS_ITEMS = 600
 PORTAL_ROUNDS = 6
