@@ -1,19 +1,27 @@
 """Requests the HTTP protocol refuses before any app sees them (gateway/protocol.py's tally) are counted
 on /metrics as `wbseller_protocol_refused_total{reason}`, by a real `wbseller serve`; the workers of one
-`serve` add theirs up (metrics.merge)."""
+`serve` add theirs up (metrics.merge); and a sum still pending when the server stops is logged by the
+gateway's shutdown."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Server
+from wbseller.config import Settings
+from wbseller.gateway import protocol
 from wbseller.gateway.metrics import merge
 from wbseller.gateway.protocol import MAX_HEAD, REASONS
+from wbseller.server import create_app
 
 NAME = "wbseller_protocol_refused_total"
 
@@ -71,3 +79,21 @@ def test_the_workers_counts_add_up() -> None:
         [True, False, True],  # an exited worker's refusals still count; a file written before the key: none
     )
     assert merged["protocol_refused"] == {"http-malformed": 3, "headers-too-large": 4}
+
+
+def test_the_pending_sum_is_logged_at_shutdown(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        gw = create_app(Settings(data_dir=tmp_path / "data", event_poll=60.0))
+        await gw.startup()
+        loop = asyncio.get_running_loop()
+        with caplog.at_level(logging.WARNING, logger="uvicorn.error"):
+            before = len(caplog.records)
+            protocol.TALLY.note("upgrade-unsupported", loop, ("192.0.2.9", 1))  # logged at once
+            protocol.TALLY.note("upgrade-unsupported", loop, ("192.0.2.9", 2))  # summed, pending
+            assert len(caplog.records) == before + 1
+            await gw.shutdown()
+            lines = [r.getMessage() for r in caplog.records[before:]]
+        assert len(lines) == 2, lines
+        assert "1 more requests were refused" in lines[1] and "unsupported upgrade" in lines[1], lines
+
+    asyncio.run(main())
