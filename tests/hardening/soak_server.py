@@ -24,6 +24,7 @@ from wbseller.config import Settings
 from wbseller.gateway import Gateway
 from wbseller.gateway.protocol import WBHttpToolsProtocol
 from wbseller.ratelimit import MemoryLimiter
+from wbseller.server import create_app
 
 
 def state(gw: Gateway) -> dict[str, int]:
@@ -56,7 +57,7 @@ def main() -> None:
         token_cache_size=args.token_cache,
         trusted_proxies=tuple(p for p in args.trusted_proxies.split(",") if p),
     )
-    gw = Gateway(settings)
+    gw = create_app(settings)  # as `serve` composes it: /metrics and the other pages beside the API
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == "/_soak/state":
