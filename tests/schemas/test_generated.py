@@ -326,3 +326,64 @@ def test_called_as_a_handler(tmp_path: Path) -> None:
     reply = asyncio.run(handler(op)(ctx))
     assert reply == handler(op).answer(SELLER, path, b"q=1", b"")
     asyncio.run(storage.engine.dispose())
+
+
+def _norm(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def _fields(value: Any, depth: int) -> list[tuple[str, Any]]:
+    """(key, value) of every scalar field of the objects in `value`, down to `depth` levels."""
+    found: list[tuple[str, Any]] = []
+    items = value.items() if isinstance(value, dict) else ()
+    for k, v in items:
+        if not isinstance(v, (dict, list)):
+            found.append((k, v))
+    if depth > 0:
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                found.extend(_fields(child, depth - 1))
+    return found
+
+
+def _path_values(op: Operation) -> dict[str, Any]:
+    """A typed value per path parameter, built from its schema."""
+    return {
+        p.name: generate(p.schema, defs(op), seed=f"path:{op.id}:{p.name}")
+        for p in op.parameters
+        if p.location == "path"
+    }
+
+
+def test_a_path_id_is_echoed_where_the_answer_names_it() -> None:
+    """The supply asked for is the supply answered (plausible), and every templated answer stays valid."""
+    op = load().by_key("GET", "/api/v3/supplies/{supplyId}")
+    path, value = "/api/v3/supplies/WB-GI-12345678", "WB-GI-12345678"
+    ids = [
+        json.loads(handler(op).answer(f"seller-{n}", path, b"", b"", {"supplyId": value}).body).get("id")
+        for n in range(8)
+    ]
+    assert value in ids and set(ids) <= {value, None}, ids  # `id` is optional: present, it is the path's
+    echoed = 0
+    templated = [o for o in load().operations if o.templated and handler(o).source != "binary"]
+    assert len(templated) > 40
+    for o in templated:
+        values = _path_values(o)
+        reply = handler(o).answer(SELLER, concrete(o.path), b"", b"", values)
+        if not reply.body or not is_json(reply.content_type.decode()):
+            continue
+        data = json.loads(reply.body)
+        schema = json_schema(o, reply)
+        if schema is not None:
+            assert Validator(schema, defs(o)).is_valid(data), o.id
+        for name, value in values.items():
+            # Fields of the parameter's name and JSON type (a few levels down; a lone parameter also
+            # names the top object's `id`): each one is the path's.
+            same = [v for k, v in _fields(data, 3) if _norm(k) == _norm(name) and type(v) is type(value)]
+            if len(values) == 1 and isinstance(data, dict) and type(data.get("id")) is type(value):
+                same.append(data["id"])
+            if same:
+                assert set(map(json.dumps, same)) == {json.dumps(value)}, (o.id, name, same, value)
+                echoed += 1
+    assert echoed > 0

@@ -15,6 +15,7 @@ decisions, and the four responses no instance can satisfy (answered with the clo
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections import OrderedDict
@@ -93,6 +94,7 @@ class _Plan:
     status: int
     content_type: bytes
     schema: Any = None
+    value: Any = None  # the example's value (JSON examples): the path's ids are echoed into a copy
 
 
 class Generated:
@@ -105,6 +107,7 @@ class Generated:
         self.cache = SHARED if cache is None else cache
         self._prefix = op.id.encode()
         self._plan: _Plan | None = None
+        self._validator: Validator | None = None  # the answer's, for echoed path ids
 
     @property
     def plan(self) -> _Plan:
@@ -135,11 +138,12 @@ class Generated:
             return _Plan("example", Reply(status, _dumps(body), content_type), status, content_type)
         validator = Validator(media.schema, self.defs)
         if media.has_example and validator.is_valid(media.example):
-            return _Plan("example", Reply(status, _dumps(media.example), content_type), status, content_type)
+            reply = Reply(status, _dumps(media.example), content_type)
+            return _Plan("example", reply, status, content_type, media.schema, media.example)
         for name, example in media.examples.items():
             if validator.is_valid(example):
                 reply = Reply(status, _dumps(example), content_type)
-                return _Plan(f"examples[{name}]", reply, status, content_type)
+                return _Plan(f"examples[{name}]", reply, status, content_type, media.schema, example)
         return _Plan("generated", None, status, content_type, media.schema)
 
     def seed(self, seller_id: str, path: str, query_string: bytes, body: bytes) -> bytes:
@@ -150,20 +154,75 @@ class Generated:
             digest.update(part)
         return digest.digest()
 
-    def answer(self, seller_id: str, path: str, query_string: bytes, body: bytes) -> Reply:
+    def answer(
+        self,
+        seller_id: str,
+        path: str,
+        query_string: bytes,
+        body: bytes,
+        path_params: Mapping[str, Any] | None = None,
+    ) -> Reply:
+        """The answer; `path_params` (typed) are echoed where the answer has a field of their name (an
+        order's `orderId`, a supply's `id`), if the answer stays valid."""
         plan = self.plan
-        if plan.reply is not None:
+        echo = path_params and plan.schema is not None and (plan.reply is None or plan.value is not None)
+        if plan.reply is not None and not echo:
             return plan.reply
         key = self.seed(seller_id, path, query_string, body)
         reply = self.cache.get(key)
         if reply is None:
-            value = generate(plan.schema, self.defs, seed=key.hex())
+            if plan.reply is not None:
+                value = copy.deepcopy(plan.value)
+            else:
+                value = generate(plan.schema, self.defs, seed=key.hex())
+            if echo and path_params:
+                value = self._echo(value, path_params)
             reply = Reply(plan.status, _dumps(value), plan.content_type)
             self.cache.put(key, reply)
         return reply
 
+    def _echo(self, value: Any, params: Mapping[str, Any]) -> Any:
+        echoed = copy.deepcopy(value)
+        if not _put_params(echoed, params, 0):
+            return value
+        if self._validator is None:
+            self._validator = Validator(self.plan.schema, self.defs)
+        return echoed if self._validator.is_valid(echoed) else value
+
     async def __call__(self, ctx: Context) -> Reply:
-        return self.answer(ctx.claims.sid, ctx.path, ctx.query_string, ctx.body)
+        params = ctx.checked.path if ctx.checked is not None else None
+        return self.answer(ctx.claims.sid, ctx.path, ctx.query_string, ctx.body, params)
+
+
+def _norm(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
+def _put_params(value: Any, params: Mapping[str, Any], depth: int) -> bool:
+    """Set fields named like a path parameter (any case, `_` ignored) to its value, in objects down to a
+    few levels and in each item of a list; a lone id parameter also fills the top object's `id`. Whether
+    anything was set."""
+    if depth > 3:
+        return False
+    changed = False
+    if isinstance(value, dict):
+        wanted = {_norm(k): v for k, v in params.items()}
+        for key in value:
+            hit = wanted.get(_norm(key))
+            if hit is not None and not isinstance(value[key], (dict, list)):
+                value[key] = hit
+                changed = True
+        if depth == 0 and len(params) == 1 and "id" in value and not isinstance(value["id"], (dict, list)):
+            (only,) = params.values()
+            value["id"] = only
+            changed = True
+        for child in value.values():
+            if isinstance(child, (dict, list)):
+                changed = _put_params(child, params, depth + 1) or changed
+    elif isinstance(value, list):
+        for item in value:
+            changed = _put_params(item, params, depth + 1) or changed
+    return changed
 
 
 def answered_by(op: Operation, defs: Mapping[str, Any]) -> str:
