@@ -27,6 +27,7 @@ from wbseller.tokens import ALL_TYPES, TokenType
 if TYPE_CHECKING:
     from wbseller.methods.checks import RequestCheck
     from wbseller.methods.context import Context, Reply
+    from wbseller.methods.shapes import ErrorShape
 
 Handler = Callable[["Context"], Awaitable["Reply"]]
 
@@ -94,6 +95,7 @@ class Method:
     generated: bool = False  # answered by generation from the documents, not by a handler of ours
     host_prefixes: tuple[str, ...] = ()  # where it is served; () = every host of `category`
     check: RequestCheck | None = None  # the operation's request checks (the server's table only)
+    shape: ErrorShape | None = None  # its own errors in its declared shapes (the server's table only)
 
     def hosts(self) -> list[Host]:
         if self.host_prefixes:
@@ -300,6 +302,7 @@ def _from_operation(
         generated=not handler_path,
         host_prefixes=prefixes,
         check=_check(op, catalog) if handlers and catalog is not None else None,
+        shape=_shape(op, catalog) if handlers and catalog is not None else None,
     )
 
 
@@ -307,6 +310,12 @@ def _check(op: Operation, catalog: Catalog) -> RequestCheck:
     from wbseller.methods.checks import RequestCheck  # compiled validators: the server's
 
     return RequestCheck(op, catalog.defs_of(op))
+
+
+def _shape(op: Operation, catalog: Catalog) -> ErrorShape:
+    from wbseller.methods.shapes import ErrorShape  # validators and generation: the server's
+
+    return ErrorShape(op, catalog.defs_of(op))
 
 
 def _generated(op: Operation, catalog: Catalog) -> Handler:
