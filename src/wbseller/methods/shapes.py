@@ -218,6 +218,11 @@ class ErrorShape:
             return None
         return template.content_type, template.render(err, request_id, now, err.origin or self.origin)
 
+    def cached(self, status: int) -> int:
+        """How many error bodies of `status` are kept as templates (for tests and listings)."""
+        plan = self._plans.get(status)
+        return 0 if plan is None else len(plan.templates)
+
     # -- the plan of a status ------------------------------------------------------------------------------
 
     def _plan(self, status: int) -> _Plan:
@@ -284,12 +289,19 @@ class ErrorShape:
             if found is not None:
                 return found
         generated = generate(schema, self.defs, seed=f"{self.op.id}:{facts.status}")
+        variants = [generated]
+        if isinstance(generated, dict):  # generate() fills every property: its required ones alone, too
+            required = set(_merged(_resolve(schema, self.defs), self.defs).get("required", ()))
+            minimal = {k: v for k, v in generated.items() if k in required}
+            if minimal != generated:
+                variants.append(minimal)
         for with_facts in (True, False):
-            found = self._candidate(
-                ctype, schema, "generated", generated, facts, as_text, with_facts=with_facts
-            )
-            if found is not None:
-                return found
+            for variant in variants:
+                found = self._candidate(
+                    ctype, schema, "generated", variant, facts, as_text, with_facts=with_facts
+                )
+                if found is not None:
+                    return found
         # Nothing validates (no catalog schema comes here; tests keep it so): the uniform body, the least wrong.
         return Template(ctype, "uniform", uniform=True, value=uniform)
 
@@ -305,7 +317,7 @@ class ErrorShape:
         with_facts: bool,
     ) -> Template | None:
         """`value` (with our facts over it) as the body, if it validates."""
-        sample = _overlay(value, facts, sample=True) if with_facts else value
+        sample = self._overlay(schema, value, facts, sample=True) if with_facts else value
         if with_facts and sample == value:
             return None  # nothing of ours fits in it: it is tried as it is later
         if not self._valid(schema, sample):
@@ -314,8 +326,35 @@ class ErrorShape:
         if as_text:
             text = sample if isinstance(sample, str) else _dumps(sample)
             return Template(ctype, source, (text.encode(),), value=sample)
-        holed = _overlay(value, facts, sample=False) if with_facts else value
+        holed = self._overlay(schema, value, facts, sample=False) if with_facts else value
         return _json_template(ctype, source, holed, sample)
+
+    def _overlay(self, node: Any, value: Any, facts: _Facts, *, sample: bool) -> Any:
+        """A documented (or generated) instance with our facts in the fields it has, by the names of
+        `_candidates`: each where it is of the instance's own kind (a text over a null `detail` too) and
+        its property's schema takes it; `data` made null where allowed."""
+        if isinstance(value, str):
+            return facts.text
+        resolved = _merged(_resolve(node, self.defs), self.defs) if node is not None else {}
+        if isinstance(value, list):
+            items = resolved.get("items")
+            return [self._overlay(items, v, facts, sample=sample) for v in value]
+        if not isinstance(value, dict):
+            return value
+        properties: dict[str, Any] = resolved.get("properties", {})
+        out = dict(value)
+        for name, old in value.items():
+            for candidate in _candidates(name, facts):
+                checked = _sampled(candidate)
+                fits = (
+                    candidate is None
+                    or _kind(checked) == _kind(old)
+                    or (name in _TEXT_FIELDS and old is None)
+                )
+                if fits and (name not in properties or self._valid(properties[name], checked)):
+                    out[name] = checked if sample else candidate
+                    break
+        return out
 
     # -- filling a schema with our facts --------------------------------------------------------------------
 
@@ -411,25 +450,6 @@ def _sampled(value: Any) -> Any:
     if value == _TS:
         return _SAMPLE_TS
     return value
-
-
-def _overlay(value: Any, facts: _Facts, *, sample: bool) -> Any:
-    """A documented example with our facts in the fields it has (by the names of `_candidates`), each
-    where it is of the example's own kind (a text over a null `detail` too); null for `data`."""
-    if isinstance(value, str):
-        return facts.text
-    if isinstance(value, list):
-        return [_overlay(v, facts, sample=sample) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out = dict(value)
-    for name, old in value.items():
-        for candidate in _candidates(name, facts):
-            checked = _sampled(candidate)
-            if candidate is None or _kind(checked) == _kind(old) or (name in _TEXT_FIELDS and old is None):
-                out[name] = checked if sample else candidate
-                break
-    return out
 
 
 def _kind(value: Any) -> type:
