@@ -20,9 +20,9 @@ service family), with our facts where the shape has a place for them, by field m
 | anything else | left out, or generated where required |
 
 Every value is checked against its property's schema and the whole body against the declared one
-(`Validator`); a body that does not validate falls back to the documented example of that status with
-our facts where they fit, then to the example as it is, then to a generated instance (with our facts,
-then without). The uniform body is kept where it validates and already carries every field the shaped
+(`Validator`); a body that does not validate falls back to the documented examples of that status with
+our facts where they fit, then the uniform body if it validates, then the examples as they are, then a
+generated instance (with our facts, then without). The uniform body is kept where it validates and already carries every field the shaped
 body would (the problem-details family): `None` when the declared type is `application/problem+json`,
 else the uniform bytes under the declared content type. Nothing declared for the status (or a status
 declared without a body): `None`. docs/requests.md ("Error shapes") has the rules and the decisions.
