@@ -516,6 +516,67 @@ def check_error(
     return body
 
 
+def _is_uniform(r: httpx.Response) -> bool:
+    try:
+        body = r.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and set(body) == ERROR_FIELDS
+
+
+# Where a shaped error body (methods/shapes.py) carries the detail text, in this order.
+_TEXT_FIELDS = ("detail", "message", "errorText", "error", "errors")
+
+
+def check_op_error(
+    r: httpx.Response, op: Operation, status: int, code: str | None = None, now: float | None = None
+) -> dict[str, Any]:
+    """An operation's own refusal: the uniform WB body where it is sent (application/problem+json),
+    else a body of the content type and schema the operation declares for `status`, with the request id
+    of X-Request-Id wherever the shape has a place for it. Returns {"detail": its text, "code": the
+    uniform body's code, or None for a shaped one}."""
+    assert r.status_code == status, f"expected {status}, got {r.status_code}: {r.text[:300]}"
+    content_type = r.headers["content-type"]
+    if content_type == "application/problem+json" and _is_uniform(r):
+        body = check_error(r, status, code, now)
+        return {"detail": body["detail"], "code": body["code"]}
+    declared = op.responses[str(status)]
+    assert content_type in declared, (op.id, content_type, list(declared))
+    schema = declared[content_type].schema
+    request_id = r.headers["x-request-id"]
+    data: Any = r.text
+    if "json" in content_type or (schema is not None and schema.get("type") != "string"):
+        data = r.json()  # JSON, or a JSON schema under a text type (as some documents declare)
+    elif schema is not None:
+        Validator(schema, defs_of(op)).validate(data)
+        assert data
+        return {"detail": data, "code": None}
+    if schema is not None:
+        Validator(schema, defs_of(op)).validate(data)
+    texts: list[str] = []
+    if isinstance(data, dict):
+        for key in ("requestId", "request_id"):
+            if key in data:
+                assert data[key] == request_id, (op.id, data)
+        for key in _TEXT_FIELDS:
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                texts.append(value)
+            elif isinstance(value, dict) and isinstance(value.get("message"), str):
+                texts.append(value["message"])
+            elif isinstance(value, list) and value and isinstance(value[0], str):
+                texts.append(value[0])
+        uniform = data.get("code") if data.keys() >= ERROR_FIELDS else None
+    else:
+        if isinstance(data, str) and data:  # a JSON string (advert's older methods)
+            texts.append(data)
+        uniform = None
+    assert texts, (op.id, data)  # every shape has a place for what was wrong
+    if code is not None and uniform is not None:
+        assert uniform == code, data
+    return {"detail": texts[0], "code": uniform}
+
+
 # ------------------------------------------------------------------------------------------- the API
 
 

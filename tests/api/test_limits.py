@@ -19,6 +19,7 @@ from tests.api.kit import (
     broken_calls,
     check_answer,
     check_error,
+    check_op_error,
     check_remaining,
     error_for,
     ids,
@@ -185,7 +186,7 @@ def test_a_refusal_costs_what_the_operation_says(api: Api, op: Operation, broken
     token = api.token_for(op)
     api.refill(op)
     r = api.send(broken.call, token)
-    check_error(r, status)
+    check_op_error(r, op, status)
     assert check_remaining(r) == max(0, rate.burst - cost)
     r = api.call(op, token)
     if cost + 1 <= rate.burst:
@@ -215,7 +216,7 @@ def test_the_cost_rule_is_shown_on_marketplace(api: Api) -> None:
     check_error(api.call(op, "not a token"), 401)
     bad = next(b for o, b in COSTED if o is op)
     r = api.send(bad.call, token)
-    check_error(r, 400, bad.code)
+    check_op_error(r, op, 400, bad.code)
     assert check_remaining(r) == burst - 10
     assert check_remaining(api.call(op, token)) == burst - 11
 

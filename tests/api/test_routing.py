@@ -15,6 +15,7 @@ from tests.api.kit import (
     allowed_type,
     check_answer,
     check_error,
+    check_op_error,
     check_remaining,
     error_for,
     ids,
@@ -74,7 +75,7 @@ def test_a_literal_path_beats_a_template(api: Api, literal: Operation, template:
         (name,) = re.findall(r"\{([^{}]+)\}", other.path)
         api.refill(other)
         r = api.send(valid_call(other).with_path(name, literal.path.rsplit("/", 1)[1]), token)
-        body = check_error(r, error_for(other), "parameter-invalid")
+        body = check_op_error(r, other, error_for(other), "parameter-invalid")
         assert body["detail"] == f"path.{name}: must be an integer"
 
 
@@ -101,11 +102,11 @@ def test_integer_path_parameters(api: Api, op: Operation, name: str) -> None:
     for bad in ("abc", "1.5", "0x1f", "١٢"):  # the last: Arabic-Indic digits, which are not ASCII
         api.refill(op)
         r = api.send(valid_call(op).with_path(name, bad), token)
-        body = check_error(r, error_for(op), "parameter-invalid")
+        body = check_op_error(r, op, error_for(op), "parameter-invalid")
         assert body["detail"] == f"path.{name}: must be an integer", bad
     api.refill(op)
     r = api.send(valid_call(op).with_path(name, "9" * 30), token)
-    assert check_error(r, error_for(op), "parameter-invalid")["detail"].startswith(
+    assert check_op_error(r, op, error_for(op), "parameter-invalid")["detail"].startswith(
         f"path.{name}: must be <= "
     )
 

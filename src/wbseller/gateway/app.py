@@ -44,6 +44,7 @@ from wbseller.gateway.metrics import Stats, WorkerShare, snapshot
 from wbseller.gateway.parts import Parts, open_parts
 from wbseller.gateway.routing import Router, names_of
 from wbseller.methods.context import Context, Reply, TimeOnly
+from wbseller.methods.shapes import ErrorShape
 from wbseller.methods.table import LimitGroup, Method, Table, load_table
 from wbseller.ratelimit import Decision, Rate, ceil_seconds
 from wbseller.storage import SellerState
@@ -280,6 +281,7 @@ class Gateway:
         access = self.access
         started = access.started() if access is not None else 0.0
         counts: dict[int, int] | None = None
+        shape: ErrorShape | None = None  # the operation's error bodies, once the operation answers
         try:
             host_h = auth_h = length_h = None
             chunked = False
@@ -357,6 +359,7 @@ class Gateway:
                         access.add(started, http, host_h, scope["path"], 429, headers[2][1])
                     return
 
+            shape = method.shape  # from here on a refusal is the operation's: in the shape it declares
             try:
                 has_body = chunked or length or http not in _NO_BODY
                 if admitted.at is not None and not has_body:
@@ -392,7 +395,7 @@ class Gateway:
                 headers.extend(reply.headers)
             status, body = reply.status, reply.body
         except WBError as err:
-            status, headers, body = self.error_reply(err, self._request_id(number))
+            status, headers, body = self.error_reply(err, self._request_id(number), shape)
         except ClientGone:
             return
         except Exception:
@@ -587,10 +590,17 @@ class Gateway:
             return await self.limiter.surcharge(key, rate, cost - 1)
         return remaining or 0
 
-    def error_reply(self, err: WBError, request_id: str) -> Response:
-        body = render_error(err, request_id, ORIGIN, self.clock.now())
+    def error_reply(self, err: WBError, request_id: str, shape: ErrorShape | None = None) -> Response:
+        """The WB error body; an operation's own refusal in the shape its document declares (platform
+        refusals, 401/402/429, and statuses declared without a body stay uniform: methods/shapes.py)."""
+        now = self.clock.now()
+        shaped = shape.render(err, request_id, now) if shape is not None else None
+        if shaped is None:
+            content_type, body = PROBLEM_JSON, render_error(err, request_id, ORIGIN, now)
+        else:
+            content_type, body = shaped
         headers = [
-            _CT_PROBLEM,
+            (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", request_id.encode()),
             *err.headers,
