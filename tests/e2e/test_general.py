@@ -1,5 +1,5 @@
-"""The General section over HTTP: /ping on every host, news, seller information, routing, our OpenAPI
-document and Swagger UI. Every response is validated against WB's own 01-general.yaml."""
+"""The General section over HTTP: /ping on every host, news, seller information, routing. Every response is
+validated against WB's own 01-general.yaml. (Our OpenAPI documents and Swagger UI: test_openapi.py.)"""
 
 from __future__ import annotations
 
@@ -10,18 +10,14 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
 import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
-from openapi_spec_validator import OpenAPIV30SpecValidator
-from openapi_spec_validator import validate as validate_spec
 from werkzeug.datastructures import ImmutableMultiDict
 
 from tests.conftest import SPECS, Server, assert_wb_error
@@ -577,85 +573,3 @@ def test_news_added_with_the_cli_is_served(news_server: Server) -> None:
     assert item["date"] == "2031-02-05T14:10:35+03:00"
     assert [t["name"] for t in item["types"]] == ["Маркетинг", "Новый тег"]
     assert item["types"][0]["id"] == 4  # an existing tag keeps its id
-
-
-# --- our own OpenAPI document and Swagger UI ---------------------------------------------------
-
-
-def test_our_openapi_document_is_valid_openapi_3_0(server: Server) -> None:
-    r = httpx.get(f"{server.base_url}/openapi.json", timeout=10)
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("application/json")
-    doc = r.json()
-    assert doc["openapi"].startswith("3.0")
-    validate_spec(doc, cls=OpenAPIV30SpecValidator)
-    operations = [
-        (path, http, op)
-        for path, item in doc["paths"].items()
-        for http, op in item.items()
-        if http in {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-    ]
-    assert {(p, h) for p, h, _ in operations} >= {
-        ("/ping", "get"),
-        ("/api/communications/v2/news", "get"),
-        ("/api/v1/seller-info", "get"),
-    }
-    for path, http, op in operations:
-        where = f"{http.upper()} {path}"
-        assert isinstance(op.get("x-category"), str), where
-        assert op["x-category"], where
-        assert isinstance(op.get("x-readonly-method"), bool), where
-        types = op.get("x-token-types")
-        assert isinstance(types, list), where
-        assert types, where
-        assert set(types) <= TOKEN_TYPES, where
-        assert len(set(types)) == len(types), where
-        official = GENERAL["paths"].get(path, {}).get(http)
-        if official is not None:
-            # WB's own values win where WB's document has the method.
-            assert op["x-category"] == official["x-category"], where
-            assert op["x-readonly-method"] == official["x-readonly-method"], where
-    ping = doc["paths"]["/ping"]["get"]
-    assert set(ping["x-token-types"]) == TOKEN_TYPES
-    for path in ("/api/communications/v2/news", "/api/v1/seller-info"):
-        assert set(doc["paths"][path]["get"]["x-token-types"]) == TOKEN_TYPES - {"test"}
-
-
-class _Assets(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "script" and a.get("src"):
-            self.urls.append(a["src"] or "")
-        if tag == "link" and a.get("href") and "stylesheet" in (a.get("rel") or ""):
-            self.urls.append(a["href"] or "")
-
-
-def test_docs_serve_swagger_ui_from_our_server(server: Server) -> None:
-    page_url = f"{server.base_url}/docs"
-    r = httpx.get(page_url, timeout=10)
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/html")
-    parser = _Assets()
-    parser.feed(r.text)
-    scripts = [u for u in parser.urls if u.endswith(".js")]
-    styles = [u for u in parser.urls if u.endswith(".css")]
-    assert scripts, r.text
-    assert styles, r.text
-    ours = urlsplit(server.base_url).netloc
-    for url in parser.urls:
-        full = urljoin(page_url, url)
-        assert urlsplit(full).netloc == ours, f"{url} is not served by us"
-        asset = httpx.get(full, timeout=10)
-        assert asset.status_code == 200, url
-        assert asset.content, url
-        kind = "javascript" if url.endswith(".js") else "css"
-        assert kind in asset.headers["content-type"], (url, asset.headers["content-type"])
-    assert any("swagger-ui" in u for u in scripts)
-    # The page loads our document.
-    assert "/openapi.json" in r.text
-    for cdn in ("unpkg", "jsdelivr", "cdnjs", "googleapis"):
-        assert cdn not in r.text

@@ -41,6 +41,58 @@ class SchemaViolation(ValueError):
         self.message = message
 
 
+# Integers are what WB's Go services decode them into: the range of the format (int32, uint32, int64,
+# uint/uint64), int64 without one, as methods/checks.py has it for parameters. jsonschema-rs treats these
+# formats as annotations, so the bounds are written into the compiled document: 2**63 in a body is refused.
+INT64 = (-(2**63), 2**63 - 1)
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": INT64,
+    "uint": (0, 2**64 - 1),
+    "uint64": (0, 2**64 - 1),
+}
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+_SCHEMA_ONE = (
+    "items",
+    "additionalProperties",
+    "not",
+    "contains",
+    "if",
+    "then",
+    "else",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+
+
+def bounded(schema: Any) -> Any:
+    """`schema` with every integer's range made explicit (a copy; `schema` is left as it is)."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: bounded(s) for name, s in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            out[key] = [bounded(s) for s in value]
+        elif key in _SCHEMA_ONE:
+            out[key] = bounded(value)
+        else:
+            out[key] = value
+    kind = out.get("type")
+    if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+        low, high = INT_RANGES.get(str(out.get("format")), INT64)
+        minimum, maximum = out.get("minimum"), out.get("maximum")
+        if not isinstance(minimum, int | float) or minimum < low:
+            out["minimum"] = low
+        if not isinstance(maximum, int | float) or maximum > high:
+            out["maximum"] = high
+    return out
+
+
 # One compiled validator per distinct (schema, formats): the same 401/429 bodies recur in every operation.
 # Unbounded on purpose: the documents hold a fixed, finite set of schemas.
 _COMPILED: dict[tuple[str, bool], jsonschema_rs.Validator] = {}
@@ -72,7 +124,7 @@ class Validator:
     @property
     def compiled(self) -> jsonschema_rs.Validator:
         if self._compiled is None:
-            document = root(self.fragment, referenced_defs(self.fragment, self.defs))
+            document = bounded(root(self.fragment, referenced_defs(self.fragment, self.defs)))
             self._compiled = _compile(document, self.formats)
         return self._compiled
 
