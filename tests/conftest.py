@@ -90,7 +90,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log}")
             try:
-                httpx.get(f"{self.base_url}/openapi.json", timeout=0.5)
+                httpx.get(f"{self.base_url}/ready", timeout=0.5)  # any answer: it listens
                 return self
             except httpx.TransportError:
                 time.sleep(0.05)
