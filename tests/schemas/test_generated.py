@@ -286,11 +286,11 @@ def test_lru_is_bounded() -> None:
     path = concrete(op.path)
     first = [made.answer(f"s{i}", path, b"", b"") for i in range(5)]
     assert len(cache) == 3
-    assert cache.get(made.seed("s0", path, b"", b"")) is None  # the oldest two went
+    assert cache.get(made.key("s0", path, b"", b"")) is None  # the oldest two went
     assert made.answer("s2", path, b"", b"") is first[2]  # a hit
     made.answer("s5", path, b"", b"")  # evicts s3, the least recently used now
-    assert cache.get(made.seed("s3", path, b"", b"")) is None
-    assert cache.get(made.seed("s2", path, b"", b"")) is first[2]
+    assert cache.get(made.key("s3", path, b"", b"")) is None
+    assert cache.get(made.key("s2", path, b"", b"")) is first[2]
     again = made.answer("s0", path, b"", b"")
     assert again == first[0] and again is not first[0]  # made again, the same bytes
     assert len(cache) == 3

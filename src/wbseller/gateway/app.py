@@ -384,7 +384,7 @@ class Gateway:
                 if err is exc:
                     raise
                 raise err from exc
-            if rate is not None and group.charged:
+            if rate is not None and group.charged and group.cost(reply.status) > 1:  # no await for a 200
                 remaining = await self._cost(group, reply.status, key, rate, remaining)
             # X-Request-Id goes with errors, whose body carries the same id (FACTS: the error model); on a
             # success it would be the costliest header uvicorn writes (measured: ~13% of the request).
