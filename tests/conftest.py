@@ -91,9 +91,15 @@ class Server:
                 raise RuntimeError(f"server exited early:\n{self.log}")
             try:
                 httpx.get(f"{self.base_url}/ready", timeout=0.5)  # any answer: it listens
-                return self
             except httpx.TransportError:
                 time.sleep(0.05)
+                continue
+            # The answer may be another process's on a port taken since `free_port` (ours then fails to
+            # bind and exits): make sure it was ours.
+            time.sleep(0.02)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited after start (port {self.port} taken?):\n{self.log}")
+            return self
         raise RuntimeError(f"server did not start:\n{self.log}")
 
     def _config_with_defaults(self) -> Path:
@@ -132,9 +138,17 @@ class Server:
             headers["Authorization"] = token
         if host is not None:
             headers["Host"] = host
-        return httpx.request(
-            kwargs.pop("method", "GET"), self.base_url + path, headers=headers, timeout=10, **kwargs
-        )
+        try:
+            return httpx.request(
+                kwargs.pop("method", "GET"), self.base_url + path, headers=headers, timeout=10, **kwargs
+            )
+        except httpx.ConnectError as exc:
+            # Seen twice in CI (a server that had answered stops listening): say what became of it.
+            code = self.proc.poll() if self.proc is not None else "not started"
+            raise AssertionError(
+                f"{exc}: server on port {self.port}, pid {self.proc.pid if self.proc else '-'}, "
+                f"exit code {code}; its log ends:\n{self.log[-2000:]}"
+            ) from exc
 
     def advance(self, seconds: float) -> None:
         """Move the server's clock forward (the test clock is on)."""
