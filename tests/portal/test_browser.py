@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,6 +153,9 @@ def test_tokens_end_to_end(page: Page, server: Server, seller_user: Account, sho
         r = httpx.get(server.base_url + ping, headers={"Authorization": token}, timeout=10)
         assert r.status_code == 200, (kind, r.text)
         made.append((name, token, ping))
+        # Each token a second of its own (a record's time is whole seconds, as a token's `iat`): "newest
+        # first" is then one order, not a tie broken by the random ids.
+        time.sleep(1.02 - time.time() % 1.0)
 
     page.reload()
     rows = page.locator("table.tokens tbody tr")
