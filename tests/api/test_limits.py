@@ -29,6 +29,7 @@ from tests.api.kit import (
     twin,
     valid_call,
 )
+from tests.catalog.test_catalog import OVERLAY_LIMITS
 from wbseller.catalog import Operation, Rate
 from wbseller.categories import Host
 from wbseller.tokens import TokenType
@@ -247,45 +248,11 @@ def test_base_rows_exist() -> None:
 
 # ------------------------------------------------------------------------------------------ overlay
 
-# The operations whose limit numbers come (partly) from catalog/overlay.toml, not from their document; each
-# entry there says why. Reviewed: a change here is a change of what we claim WB's limits are.
-OVERLAY = {
-    "ping",  # 3 per 30 s, no burst written: burst 3; the block after 5 refusals
-    "post-api-v3-passes",  # a sentence, no burst: one request, then wait
-    "get-api-v1-calendar-promotions-nomenclatures",  # its group's base row
-    *(  # the click-collect statuses: the documents give no table
-        f"post-api-marketplace-v3-click-collect-orders-status-{s}"
-        for s in ("confirm", "prepare", "receive", "reject", "info", "cancel")
-    ),
-    # WB Digital: "N a second", no burst: N at once
-    "load-keys",
-    "delete-keys-by-ids",
-    "get-redeemed-keys",
-    "offer-keys-count-get",
-    "offer-keys-get",
-    "offer-create",
-    "offers-upload-thumbnail",
-    "offer-get",
-    "offer-update",
-    "offers-author-get",
-    "offer-update-price",
-    "offer-update-status",
-    "get-catalog",
-    "content-upload-illustration",
-    "content-upload-init",
-    "content-upload-chunk",
-    "content-id-get",
-    "content-update",
-    "content-author-get",
-    "content-download-get",
-    "content-delete",
-    "content-gallery",
-}
-
 
 def test_the_overlay_limits_are_listed(api: Api) -> None:
-    assert {o.id for o in OPS if o.limit.overlay} == OVERLAY
-    for op_id in sorted(OVERLAY):  # and the gateway limits by them: spent to the overlay's burst
+    # The reviewed list is the catalog suite's (one list); here the gateway limits by those numbers.
+    assert {o.id for o in OPS if o.limit.overlay} == OVERLAY_LIMITS
+    for op_id in sorted(OVERLAY_LIMITS):  # and the gateway limits by them: spent to the overlay's burst
         op = CATALOG.by_id(op_id)
         api.refill(op)
         drain(api, op, allowed_type(op))
