@@ -71,7 +71,7 @@ class AccessLog:
                 int(at * 1000) % 1000,
                 verb,
                 h,
-                path if path.isprintable() else _printable(path),
+                _printable(path),
                 status or "-",
                 (ended - started) * 1000,
             )

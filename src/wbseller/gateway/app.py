@@ -37,7 +37,7 @@ from wbseller.errors import (
 from wbseller.gateway import protocol
 from wbseller.gateway.accesslog import AccessLog
 from wbseller.gateway.asgi import ASGIApp, Message, Receive, Scope, Send
-from wbseller.gateway.auth import AUTH_FAILURES, AuthGuard, SellerCache, TokenCache, missing
+from wbseller.gateway.auth import AUTH_FAILURES, AuthGuard, SellerCache, TokenCache, limit_headers, missing
 from wbseller.gateway.clients import ClientAddress
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
 from wbseller.gateway.metrics import Stats, WorkerShare, snapshot
@@ -45,8 +45,8 @@ from wbseller.gateway.parts import Parts, open_parts
 from wbseller.gateway.routing import Router, names_of
 from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.shapes import ErrorShape
-from wbseller.methods.table import LimitGroup, Method, Table, load_table
-from wbseller.ratelimit import Decision, Rate, ceil_seconds
+from wbseller.methods.table import Method, Table, load_table
+from wbseller.ratelimit import Decision, Rate
 from wbseller.storage import SellerState
 from wbseller.tokens import Claims, TokenType, strip_scheme
 
@@ -378,14 +378,16 @@ class Gateway:
                 if not isinstance(exc, WBError):
                     log.exception("internal error in request %s", self._request_id(number))
                 if rate is not None:
-                    if group.charged:
-                        remaining = await self._cost(group, err.status, key, rate, remaining)
+                    if group.charged and (cost := group.cost(err.status)) > 1:
+                        remaining = await self.limiter.surcharge(key, rate, cost - 1)
                     err.headers = [*err.headers, (b"x-ratelimit-remaining", str(remaining).encode())]
                 if err is exc:
                     raise
                 raise err from exc
-            if rate is not None and group.charged and group.cost(reply.status) > 1:  # no await for a 200
-                remaining = await self._cost(group, reply.status, key, rate, remaining)
+            # A response that costs more (a 4xx is 10 on marketplace-api) is charged before its headers go
+            # out; one that costs one (every 2xx) awaits nothing.
+            if rate is not None and group.charged and (cost := group.cost(reply.status)) > 1:
+                remaining = await self.limiter.surcharge(key, rate, cost - 1)
             # X-Request-Id goes with errors, whose body carries the same id (FACTS: the error model); on a
             # success it would be the costliest header uvicorn writes (measured: ~13% of the request).
             headers = [(b"content-type", reply.content_type), (b"content-length", reply.content_length)]
@@ -565,9 +567,7 @@ class Gateway:
                 _CT_PROBLEM,
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", request_id.encode()),
-                (b"x-ratelimit-retry", str(ceil_seconds(answer.retry_after)).encode()),
-                (b"x-ratelimit-limit", str(answer.limit).encode()),
-                (b"x-ratelimit-reset", str(ceil_seconds(answer.reset_after)).encode()),
+                *limit_headers(answer),
             ],
             body,
         )
@@ -582,13 +582,6 @@ class Gateway:
         ]
         headers.extend(r.headers)
         return r.status, headers, body
-
-    async def _cost(self, group: LimitGroup, status: int, key: str, rate: Rate, remaining: int | None) -> int:
-        """A response that costs more (a 4xx is 10 on marketplace-api) is charged before its headers go out."""
-        cost = group.cost(status)
-        if cost > 1:
-            return await self.limiter.surcharge(key, rate, cost - 1)
-        return remaining or 0
 
     def error_reply(self, err: WBError, request_id: str, shape: ErrorShape | None = None) -> Response:
         """The WB error body; an operation's own refusal in the shape its document declares (platform
