@@ -406,3 +406,25 @@ def test_build_command(tmp_path: Path) -> None:
     assert again.exit_code == 0 and "catalog unchanged" in again.output
     bad = runner.invoke(catalog_app, ["build", "--from", str(tmp_path), "--out", str(tmp_path)])
     assert bad.exit_code == 1 and "no NN-*.yaml" in bad.output
+
+
+def test_catalog_list_shows_operations_and_refuses_an_unknown_filter() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from wbseller.catalog import load
+    from wbseller.catalog.cli import catalog_app
+
+    runner = CliRunner()
+    listed = runner.invoke(catalog_app, ["list", "--section", "general"])
+    assert listed.exit_code == 0, listed.output
+    general = [o for o in load().operations if o.section == "general"]
+    assert listed.output.splitlines()[-1] == f"{len(general)} operations"
+    assert "ping\tGET /ping\tcommon-api\tping\t" in listed.output
+    rows = json.loads(runner.invoke(catalog_app, ["list", "--json", "--host", "marketplace-api"]).output)
+    assert rows and all(r["host"] == "marketplace-api" for r in rows)
+    assert {r["id"] for r in rows} == {o.id for o in load().operations if o.host == "marketplace-api"}
+    bad = runner.invoke(catalog_app, ["list", "--host", "nope"])
+    assert bad.exit_code == 1 and "--host 'nope' is not in the catalog" in bad.output
+    assert "Traceback" not in bad.output

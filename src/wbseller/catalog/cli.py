@@ -1,4 +1,4 @@
-"""`wbseller catalog build|diff --from DIR` (typer), also `python -m wbseller.catalog build|diff`.
+"""`wbseller catalog build|diff --from DIR` and `catalog list` (typer), also `python -m wbseller.catalog ...`.
 
 A mistake is one sentence on stderr, as everywhere in `wbseller`: exit 1 when the documents or the
 target cannot give a catalog, 2 for a usage error (`App`).
@@ -102,3 +102,60 @@ def diff_command(
     built = _built(src)
     typer.echo(diff(_read(target), built).summary())
     typer.echo(f"{_count(built)} operations in {len(built)} files of {src}, against {target}")
+
+
+def _rates(op: Any) -> str:
+    """`personal 300/60s burst 20, ...`: the operation's limit per token type, as the catalog has it."""
+    return ", ".join(
+        f"{t} {r.limit}/{r.period:g}s burst {r.burst}" for t, r in sorted(op.limit.rates.items())
+    )
+
+
+def _rate_json(rate: Any) -> dict[str, Any]:
+    return {"period": rate.period, "limit": rate.limit, "burst": rate.burst}
+
+
+@catalog_app.command("list")
+def list_command(
+    section: Annotated[
+        str | None, typer.Option("--section", help="only this document's operations, e.g. products")
+    ] = None,
+    host: Annotated[str | None, typer.Option("--host", help="only this host's, e.g. marketplace-api")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON array")] = False,
+) -> None:
+    """List the catalog's operations: id, verb and path, host, bucket and limit."""
+    import json
+
+    from wbseller.catalog import load
+
+    ops = load().operations
+    for name, value, known in (
+        ("--section", section, {o.section for o in ops}),
+        ("--host", host, {o.host for o in ops}),
+    ):
+        if value is not None and value not in known:
+            raise _fail(f"{name} {value!r} is not in the catalog; known: {', '.join(sorted(known))}")
+    chosen = [
+        o for o in ops if (section is None or o.section == section) and (host is None or o.host == host)
+    ]
+    if as_json:
+        rows = [
+            {
+                "id": o.id,
+                "section": o.section,
+                "method": o.http,
+                "path": o.path,
+                "host": o.host,
+                "category": o.category,
+                "readOnly": o.read_only,
+                "tokenTypes": sorted(o.token_types),
+                "bucket": o.limit.group or o.id,
+                "rates": {t: _rate_json(r) for t, r in sorted(o.limit.rates.items())},
+            }
+            for o in chosen
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for o in chosen:
+        typer.echo(f"{o.id}\t{o.http} {o.path}\t{o.host}\t{o.limit.group or o.id}\t{_rates(o)}")
+    typer.echo(f"{len(chosen)} operations")
