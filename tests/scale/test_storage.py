@@ -89,18 +89,19 @@ def test_sellers(url: str) -> None:
         assert await s.seller_state(str(uuid.uuid4())) is None
         state = await s.seller_state(a.sid)
         assert state is not None
-        assert (state.seller, state.blocked, state.subscriptions) == (a, frozenset(), frozenset())
+        assert (state.seller, state.blocked, state.subscriptions) == (a, frozenset(), {})
         await s.set_subscription(a.sid, "jam", True, 12.0)
+        await s.set_subscription(a.sid, "other", True, 12.0, till=99.0)
         await s.set_block(a.sid, "news", True, 13.0)
         await s.set_block(a.sid, "ping", True, 14.0)
         await s.set_block(a.sid, "ping", False, 15.0)
         state = await s.seller_state(a.sid)
         assert state is not None
-        assert (state.blocked, state.subscriptions) == (frozenset({"news"}), frozenset({"jam"}))
+        assert (state.blocked, state.subscriptions) == (frozenset({"news"}), {"jam": None, "other": 99.0})
         with pytest.raises(NotFoundError):
             await s.set_block(str(uuid.uuid4()), "news", True, 16.0)
         events = await s.events_after(0)
-        assert [(e.kind, e.ref) for e in events] == [("seller-changed", a.sid)] * 4
+        assert [(e.kind, e.ref) for e in events] == [("seller-changed", a.sid)] * 5
 
     run(url, body)
 

@@ -308,7 +308,7 @@ def test_called_as_a_handler(tmp_path: Path) -> None:
     op = GENERATED[0]
     storage = Storage(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
     claims = Claims("tid", SELLER, 0, 2_000_000_000, TokenType.PERSONAL, "kid")
-    seller = SellerState(Seller(SELLER, 1, "Shop", "7700000000", "Shop", 0.0), frozenset(), frozenset())
+    seller = SellerState(Seller(SELLER, 1, "Shop", "7700000000", "Shop", 0.0), frozenset(), {})
     path = concrete(op.path)
     ctx = Context(
         op.http,

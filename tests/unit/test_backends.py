@@ -89,7 +89,7 @@ def test_a_context_made_without_backends_has_an_empty_registry(tmp_path: Path) -
     from wbseller.tokens import Claims, TokenType
 
     storage = Storage(sqlite_url(tmp_path))
-    seller = SellerState(Seller("sid", 1, "Shop", "7700000000", "Shop", 0.0), frozenset(), frozenset())
+    seller = SellerState(Seller("sid", 1, "Shop", "7700000000", "Shop", 0.0), frozenset(), {})
     claims = Claims("tid", "sid", 0, 2_000_000_000, TokenType.PERSONAL, "kid")
     host = ALL_HOST_BY_PREFIX["content-api"]
     ctx = Context("GET", "/", b"", [], b"", host, claims, seller, storage, SystemClock(), 0.0)

@@ -60,6 +60,10 @@ REFUSALS_CACHE_SIZE = 10_000
 PASSES_CACHE_SIZE = 20_000
 _REMEMBERED = (NotFound, MethodNotAllowed, Unauthorized, Forbidden)
 _NOT_REMEMBERED = frozenset({"token-not-yet-valid"})  # time cures it
+# The seed's 403 row, word for word (FACTS: 403); a subscription is active until its `till`.
+SUBSCRIPTION_DETAILS = {
+    "jam": "If you want to use the Jam methods, check your subscription in your personal account",
+}
 
 ORIGIN = "wbseller-gateway"
 _CT_PROBLEM = (b"content-type", PROBLEM_JSON)
@@ -306,7 +310,7 @@ class Gateway:
             # `_passes` is emptied whenever a token or a seller changes.
             cache_key = (auth_h, host_h, scope["path"], http)
             admitted = self._passes.get(cache_key)
-            if admitted is not None and admitted.claims.exp > now:
+            if admitted is not None and admitted.until > now:
                 self.tokens.hits += 1  # the token is known: a cache hit, one level up
             else:
                 refusal = self._refusals.get(cache_key)
@@ -521,11 +525,14 @@ class Gateway:
         seller = await self.sellers.get(claims.sid)
         if seller.blocked and method.id in seller.blocked:
             raise Forbidden("access to this method is blocked for the seller", "method-blocked")
-        if method.subscription is not None and method.subscription not in seller.subscriptions:
-            raise Forbidden(
-                f"this method needs the {method.subscription} subscription",
-                f"subscription-{method.subscription}",
-            )
+        until: float = claims.exp  # the admitted request stands until the token or a subscription it needs ends
+        if (sub := method.subscription) is not None:
+            ends = seller.subscriptions.get(sub, 0.0)  # absent: ended long ago; None: never ends
+            if ends is not None:
+                if ends <= now:
+                    detail = SUBSCRIPTION_DETAILS.get(sub) or f"this method needs the {sub} subscription"
+                    raise Forbidden(detail, f"subscription-{sub}")
+                until = min(until, ends)
         group = method.limit
         rate = group.rates.get(ttype)
         key = f"{claims.sid}:{group.bucket(ttype)}:{ttype.value}"
@@ -534,7 +541,7 @@ class Gateway:
         at = method.handler.at if isinstance(method.handler, TimeOnly) else None
         params = dict(zip(self._names[method.id], match.values, strict=True)) if match.values else _NO_PARAMS
         return Admitted(
-            host, path, params, method, claims, seller, rate, key, at, self.stats.for_host(host.prefix)
+            host, path, params, method, claims, seller, rate, key, at, self.stats.for_host(host.prefix), until
         )
 
     async def _verify(self, header: bytes, token: str, now: float, scope: Scope) -> Claims:
@@ -633,6 +640,7 @@ class Admitted(NamedTuple):
     key: str  # the bucket
     at: Callable[[float], Reply] | None  # the handler, when its reply depends on the time alone
     counts: dict[int, int]  # the host's responses by status (metrics)
+    until: float  # when this decision stops standing: the token's expiry, or a subscription's end
 
 
 def _content_length(value: bytes, limit: int) -> int:

@@ -36,6 +36,7 @@ seller_subscriptions = Table(
     metadata,
     Column("sid", String(36), ForeignKey("sellers.sid"), primary_key=True),
     Column("name", String(64), primary_key=True),
+    Column("till", Float, nullable=True),  # when it ends (epoch seconds); None: never
 )
 
 seller_blocks = Table(

@@ -12,7 +12,7 @@ import fcntl
 import os
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,11 +90,12 @@ class NewsItem:
 
 @dataclass(frozen=True, slots=True)
 class SellerState:
-    """What the request path needs of a seller: blocked methods and subscriptions."""
+    """What the request path needs of a seller: blocked methods and subscriptions (name -> when it ends,
+    epoch seconds on the server's clock; None: never)."""
 
     seller: Seller
     blocked: frozenset[str]
-    subscriptions: frozenset[str]
+    subscriptions: Mapping[str, float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,19 +342,20 @@ class Storage:
             ).scalars()
             subs = (
                 await conn.execute(
-                    select(t.seller_subscriptions.c.name).where(t.seller_subscriptions.c.sid == sid)
+                    select(t.seller_subscriptions.c.name, t.seller_subscriptions.c.till).where(
+                        t.seller_subscriptions.c.sid == sid
+                    )
                 )
-            ).scalars()
-            return SellerState(_seller(row), frozenset(blocked), frozenset(subs))
+            ).all()
+            return SellerState(_seller(row), frozenset(blocked), {n: till for n, till in subs})
 
-    async def set_subscription(self, sid: str, name: str, on: bool, now: float) -> None:
+    async def set_subscription(
+        self, sid: str, name: str, on: bool, now: float, till: float | None = None
+    ) -> None:
+        """Give (`on`, ending at `till`, None: never) or take a seller's subscription."""
         await self.get_seller(sid)
         async with self._begin() as conn:
-            tbl = t.seller_subscriptions
-            await conn.execute(tbl.delete().where(and_(tbl.c.sid == sid, tbl.c.name == name)))
-            if on:
-                await conn.execute(insert(tbl).values(sid=sid, name=name))
-            await _event(conn, "seller-changed", sid, now)
+            await write_subscription(conn, sid, name, on, till, now)
 
     async def set_block(self, sid: str, method: str, on: bool, now: float) -> None:
         await self.get_seller(sid)
@@ -744,6 +746,19 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.close()
+
+
+async def write_subscription(
+    conn: AsyncConnection, sid: str, name: str, on: bool, till: float | None, now: float
+) -> None:
+    """The gate's row of a seller's subscription, inside the caller's transaction (a backend that keeps
+    the subscription's history writes both at once): on until `till` (None: never), or off. Emits
+    `seller-changed`, so every instance drops its cached seller state and admitted requests."""
+    tbl = t.seller_subscriptions
+    await conn.execute(tbl.delete().where(and_(tbl.c.sid == sid, tbl.c.name == name)))
+    if on:
+        await conn.execute(insert(tbl).values(sid=sid, name=name, till=till))
+    await _event(conn, "seller-changed", sid, now)
 
 
 async def _event(conn: AsyncConnection, kind: str, ref: str, now: float) -> None:
