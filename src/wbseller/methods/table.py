@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wbseller.catalog import ALL as CATALOG_ALL
-from wbseller.catalog import Catalog, Operation
+from wbseller.catalog import Catalog, Limit, Operation
 from wbseller.catalog import load as load_catalog
+from wbseller.catalog.config import LimitChange, limit_change
 from wbseller.categories import ALL_BY_NAME, ALL_HOST_BY_PREFIX, ALL_HOSTS, Host, hosts_of, sandbox_of
 from wbseller.ratelimit import Block, Rate
-from wbseller.tokens import ALL_TYPES, TokenType
+from wbseller.tokens import TokenType
 
 if TYPE_CHECKING:
     from wbseller.methods.checks import RequestCheck
@@ -202,35 +203,26 @@ def build(doc: Mapping[str, Any], *, handlers: bool = True, catalog: Catalog | N
     return Table(methods, limits, doc)
 
 
+def _change(g: Any, gid: str) -> LimitChange:
+    try:
+        return limit_change(g, f"limits.{gid}")
+    except ValueError as exc:
+        raise TableError(str(exc)) from None
+
+
 def _group(gid: str, g: Mapping[str, Any]) -> LimitGroup:
-    where = f"limits.{gid}"
-    rates: dict[TokenType, Rate] = {}
-    for tname, r in _get(g, "rates", dict, where).items():
-        rate = _rate(r, f"{where}.rates.{tname}")
-        types = ALL_TYPES if tname == ALL else {_token_type(tname, where)}
-        for tt in types:
-            rates[tt] = rate
-    block = None
-    if "block" in g:
-        b = _get(g, "block", dict, where)
-        block = Block(
-            strikes=int(_get(b, "strikes", int, f"{where}.block")),
-            window=float(_get(b, "window", (int, float), f"{where}.block")),
-            seconds=float(_get(b, "seconds", (int, float), f"{where}.block")),
-        )
-    costs: dict[int, int] = {}
-    for status, cost in g.get("costs", {}).items():
-        try:
-            costs[int(status)] = int(cost)
-        except (TypeError, ValueError):
-            raise TableError(f"{where}.costs: {status!r} = {cost!r} is not status = cost") from None
-    return LimitGroup(gid, rates, bool(g.get("per_host", False)), block, costs)
+    """A bucket that is no operation's (`auth-failures`, a config file's own)."""
+    return _limit_group(gid, _change(g, gid).limit(gid))
 
 
 def _catalog_group(op: Operation, over: Mapping[str, Any] | None) -> LimitGroup:
     """An operation's limit from the catalog, with a config's [limits.<bucket id>] over it key by key."""
-    lim = op.limit
-    gid = lim.group or op.id
+    gid = op.limit.group or op.id
+    return _limit_group(gid, op.limit if not over else _change(over, gid).apply(op.limit))
+
+
+def _limit_group(gid: str, lim: Limit) -> LimitGroup:
+    """The catalog's limit in the limiter's terms: token types, a status's cost apart from a class's."""
     rates = {TokenType(t): Rate(r.period, r.limit, r.burst) for t, r in lim.rates.items()}
     block = Block(lim.block.strikes, lim.block.window, lim.block.seconds) if lim.block else None
     costs: dict[int, int] = {}
@@ -240,19 +232,7 @@ def _catalog_group(op: Operation, over: Mapping[str, Any] | None) -> LimitGroup:
             class_costs[int(status[0])] = cost
         else:
             costs[int(status)] = cost
-    group = LimitGroup(gid, rates, lim.per_host, block, costs, class_costs, lim.test_group)
-    if not over:
-        return group
-    mine = _group(gid, {"rates": {}, **over})
-    return LimitGroup(
-        gid,
-        {**group.rates, **mine.rates},
-        bool(over.get("per_host", group.per_host)),
-        mine.block if "block" in over else group.block,
-        mine.costs if "costs" in over else group.costs,
-        {} if "costs" in over else group.class_costs,
-        group.test_id,
-    )
+    return LimitGroup(gid, rates, lim.per_host, block, costs, class_costs, lim.test_group)
 
 
 def _from_operation(
@@ -323,19 +303,6 @@ def _generated(op: Operation, catalog: Catalog) -> Handler:
     from wbseller.methods.generated import Generated
 
     return Generated(op, catalog.defs_of(op))
-
-
-def _rate(r: Any, where: str) -> Rate:
-    if not isinstance(r, dict):
-        raise TableError(f"{where}: expected {{period, limit, burst}}")
-    try:
-        return Rate(
-            period=float(_get(r, "period", (int, float), where)),
-            limit=int(_get(r, "limit", int, where)),
-            burst=int(_get(r, "burst", int, where)),
-        )
-    except ValueError as exc:
-        raise TableError(f"{where}: {exc}") from exc
 
 
 def _method(m: Mapping[str, Any], limits: Mapping[str, LimitGroup], handlers: bool) -> Method:
