@@ -110,7 +110,7 @@ def test_a_backend_added_later_gets_its_branch_and_the_others_stay(url: str) -> 
 def test_no_backend_with_tables_touches_nothing(url: str) -> None:
     async def body(storage: Storage) -> None:
         before = await tables(storage)
-        await backends.migrate(storage, backends.build(storage))  # INSTALLED: none has state yet
+        await backends.migrate(storage, backends.build(storage, ()))  # no backend: nothing to migrate
         await backends.migrate(storage, Backends())
         assert await tables(storage) == before
 

@@ -1,8 +1,9 @@
 """State of the WB sections, one backend each (`base.Backend`): its own tables, migrations and reset.
 
 `INSTALLED` lists the backend classes a server builds (gateway/parts.py, once, on the shared engine);
-a section's issue adds its class here. None has state yet: every operation is answered by a handler
-without state or by generation (methods/generated.py).
+a section's issue adds its class here. General (users, invitations, accesses, Jam, rating:
+docs/general.md) is the first with state; every other operation is answered by generation
+(methods/generated.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from wbseller.backends.base import Backend, check, migrate
+from wbseller.backends.general import General
 from wbseller.backends.registry import Backends
 from wbseller.storage import Storage
 
-INSTALLED: tuple[type[Backend], ...] = ()
+INSTALLED: tuple[type[Backend], ...] = (General,)
 
 
 def build(storage: Storage, kinds: Iterable[type[Backend]] = INSTALLED) -> Backends:
@@ -26,4 +28,4 @@ def build(storage: Storage, kinds: Iterable[type[Backend]] = INSTALLED) -> Backe
     return Backends(made)
 
 
-__all__ = ["INSTALLED", "Backend", "Backends", "build", "migrate"]
+__all__ = ["INSTALLED", "Backend", "Backends", "General", "build", "migrate"]
