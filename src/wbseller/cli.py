@@ -45,6 +45,7 @@ from wbseller.storage.store import (
     prepare_data_dir,
     sqlite_exists,
 )
+from wbseller.testing.cli import control_app
 from wbseller.tokens import TokenError, TokenType, decode_unverified, strip_scheme
 from wbseller.usage import App
 
@@ -297,10 +298,26 @@ def serve(
     ] = False,
     access_log: Annotated[bool, typer.Option(help="Log every request (method, path, status).")] = True,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    control: Annotated[
+        bool,
+        typer.Option(help="The test kit's control API under /_wbseller/ (tests only; docs/testing.md)."),
+    ] = False,
+    control_token: Annotated[
+        str | None,
+        typer.Option(help="Lets non-loopback clients use the control API (better: WBSELLER_CONTROL_TOKEN)."),
+    ] = None,
 ) -> None:
     """Run every WB API host in this process (SQLite and in-process limits unless told otherwise)."""
     _check_port(host, port)  # before saying or making anything
     settings = dataclasses.replace(_settings(data_dir, config, test_clock or None), access_log=access_log)
+    if control or control_token:
+        settings = dataclasses.replace(
+            settings, control=True, control_token=control_token or settings.control_token
+        )
+    if settings.control and workers > 1:
+        raise _fail(
+            "--control needs --workers 1: the control API's clock, faults and journal live in one process", 2
+        )
     redis_warning = _check_redis(settings) if settings.redis_url else None
     if not settings.database_url:
         try:
@@ -365,6 +382,9 @@ def serve(
     )
     if redis_warning is not None:
         err.print(f"[yellow]warning:[/yellow] {escape(redis_warning)}", highlight=False)
+    if settings.control:
+        who = "loopback clients, or with the control token" if settings.control_token else "loopback clients"
+        err.print(f"  control API (tests only) at {base}/_wbseller/ for {who}", highlight=False)
     if workers > 1 and not settings.redis_url:
         err.print("[yellow]warning:[/yellow] without Redis each worker keeps its own buckets")
     err.print(f"  any host by path prefix: {base}/content-api/ping, {base}/common-api/api/v1/seller-info")
@@ -1049,6 +1069,7 @@ def news_import(file: Path, data_dir: DataDir = None) -> None:
 
 
 register_client_commands(app)
+app.add_typer(control_app, name="control")
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,12 @@ class Settings:
     metrics_dir: Path | None = None  # `serve --workers N`: where the workers share their metrics
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For / Forwarded names the client
     access_log: bool = False  # the gateway's own access log (`serve` turns it on unless --no-access-log)
+    control: bool = False  # the test kit's control API under /_wbseller/ (implies the test clock)
+    control_token: str | None = field(default=None, repr=False)  # lets non-loopback peers in; never shown
+
+    def __post_init__(self) -> None:
+        if self.control and not self.test_clock:  # the control API moves, freezes and reads this clock
+            object.__setattr__(self, "test_clock", True)
 
     @classmethod
     def from_env(
@@ -72,6 +78,8 @@ class Settings:
         data_dir: Path | None = None,
         config_file: Path | None = None,
         test_clock: bool | None = None,
+        control: bool | None = None,
+        control_token: str | None = None,
     ) -> Settings:
         env = os.environ
         config_file = config_file or (Path(env["WBSELLER_CONFIG"]) if env.get("WBSELLER_CONFIG") else None)
@@ -101,6 +109,8 @@ class Settings:
             metrics_dir=Path(env["WBSELLER_METRICS_DIR"]) if env.get("WBSELLER_METRICS_DIR") else None,
             trusted_proxies=tuple(str(p).strip() for p in proxies if str(p).strip()),
             access_log=_truthy(access) if access is not None else False,
+            control=control if control is not None else _truthy(env.get("WBSELLER_CONTROL", "0")),
+            control_token=control_token or env.get("WBSELLER_CONTROL_TOKEN") or None,
         )
 
     def to_env(self) -> dict[str, str]:

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from wbseller.backends import migrate as migrate_backends
 from wbseller.categories import Host
@@ -39,9 +39,12 @@ from wbseller.gateway.accesslog import AccessLog
 from wbseller.gateway.asgi import ASGIApp, Message, Receive, Scope, Send
 from wbseller.gateway.auth import AUTH_FAILURES, AuthGuard, SellerCache, TokenCache, limit_headers, missing
 from wbseller.gateway.clients import ClientAddress
+from wbseller.gateway.faults import Rule, drop_connection, error_for
 from wbseller.gateway.hosts import BARE, HostResolver, split_prefix
+from wbseller.gateway.journal import Journal
 from wbseller.gateway.metrics import Stats, WorkerShare, snapshot
 from wbseller.gateway.parts import Parts, open_parts
+from wbseller.gateway.protocol import TRUSTED  # our headers: one write, unchecked (protocol.py)
 from wbseller.gateway.routing import Router, names_of
 from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.shapes import ErrorShape
@@ -49,6 +52,9 @@ from wbseller.methods.table import Method, Table, load_table
 from wbseller.ratelimit import Decision, Rate
 from wbseller.storage import SellerState
 from wbseller.tokens import Claims, TokenType, strip_scheme
+
+if TYPE_CHECKING:
+    from wbseller.gateway.control import Control
 
 log = logging.getLogger("wbseller")
 
@@ -137,6 +143,23 @@ class Gateway:
         self._last_event = 0
         self._events_lock = asyncio.Lock()
         self._events_failing = False
+        self.journal = Journal(self._request_prefix)  # error responses, always; every request with control
+        self._fault_rules: tuple[Rule, ...] = ()  # the control API's standing fault rules
+        self.control: Control | None = None
+        if settings.control:
+            from wbseller.gateway.control import Control  # Starlette's routes: only when asked for
+
+            self.control = Control(self, self._set_faults)
+
+    def _set_faults(self, rules: tuple[Rule, ...]) -> None:
+        self._fault_rules = rules
+        self._decisions_stale()  # a cached admission would skip the rules
+
+    def forget(self) -> None:
+        """Every cache of decisions, tokens and seller states emptied (the control API's reset)."""
+        self.tokens.clear()
+        self.sellers._entries.clear()  # SellerCache has no clear(); drop() is per seller
+        self._decisions_stale()
 
     def plug(
         self,
@@ -280,12 +303,17 @@ class Gateway:
             if kind == "lifespan":
                 await self._lifespan(receive, send)
             return
+        control = self.control
+        if control is not None and "wb_journal" not in scope:  # the control API journals it, then back here
+            await control.around(scope, receive, send)
+            return
         self._request_no += 1
         number = self._request_no  # the request id is only spelled out when an error needs it
         access = self.access
         started = access.started() if access is not None else 0.0
         counts: dict[int, int] | None = None
         shape: ErrorShape | None = None  # the operation's error bodies, once the operation answers
+        admitted: Admitted | None = None
         try:
             host_h = auth_h = length_h = None
             chunked = False
@@ -317,9 +345,22 @@ class Gateway:
                 if refusal is not None and length_h is None and not chunked:
                     # Refused before for a reason only an event changes: no exception, no checks.
                     status, headers, body = self.refusal_reply(refusal, number)
+                    self.journal.add_error(
+                        (
+                            now,
+                            refusal.host,
+                            refusal.op,
+                            status,
+                            refusal.code,
+                            refusal.detail,
+                            None,
+                            None,
+                            number,
+                        )
+                    )
                     counts = refusal.counts
                     counts[status] = counts.get(status, 0) + 1
-                    await send({"type": "http.response.start", "status": status, "headers": headers})
+                    await send({"type": "http.response.start", "status": status, "headers": headers, TRUSTED: True})
                     await send({"type": "http.response.body", "body": body})
                     if access is not None:
                         access.add(started, http, host_h, scope["path"], status, headers[2][1])
@@ -334,9 +375,17 @@ class Gateway:
                     if access is not None:
                         access.add(started, http, host_h, scope["path"], 0, None)
                     return
-                if len(self._passes) >= PASSES_CACHE_SIZE:
-                    self._passes.clear()
-                self._passes[cache_key] = admitted
+                if self._fault_rules:  # the control API's faults: decided afresh while a rule stands
+                    fault = await self._fault(admitted, scope.get("wb_send", send), now)
+                    if fault is None:
+                        return  # the connection was dropped
+                    if isinstance(fault, WBError):
+                        shape = admitted.method.shape
+                        raise fault
+                else:
+                    if len(self._passes) >= PASSES_CACHE_SIZE:
+                        self._passes.clear()
+                    self._passes[cache_key] = admitted
             method, counts = admitted.method, admitted.counts
             length = _content_length(length_h, method.max_body) if length_h is not None else 0
 
@@ -355,9 +404,9 @@ class Gateway:
                 else:  # refused: answered here, without an exception (a flood of 429s is the cheap path)
                     bucket = group.bucket(admitted.claims.type)  # a test token's: the sandbox's
                     self.stats.limited[bucket] += 1
-                    status, headers, body = self.limited_reply(bucket, answer, number, now)
+                    status, headers, body = self.limited_reply(bucket, answer, number, now, admitted)
                     counts[429] = counts.get(429, 0) + 1
-                    await send({"type": "http.response.start", "status": 429, "headers": headers})
+                    await send({"type": "http.response.start", "status": 429, "headers": headers, TRUSTED: True})
                     await send({"type": "http.response.body", "body": body})
                     if access is not None:
                         access.add(started, http, host_h, scope["path"], 429, headers[2][1])
@@ -402,19 +451,61 @@ class Gateway:
             status, body = reply.status, reply.body
         except WBError as err:
             status, headers, body = self.error_reply(err, self._request_id(number), shape)
+            self._journal_error(err, number, scope, admitted)
         except ClientGone:
             return
         except Exception:
             request_id = self._request_id(number)
             log.exception("internal error in request %s", request_id)
-            status, headers, body = self.error_reply(InternalError(INTERNAL_DETAIL), request_id)
+            internal = InternalError(INTERNAL_DETAIL)
+            status, headers, body = self.error_reply(internal, request_id)
+            self._journal_error(internal, number, scope, admitted)
         if counts is None:  # refused before the host was known, or while checking the request
             counts = self.stats.for_host(scope.get("wb_host", "-"))
         counts[status] = counts.get(status, 0) + 1
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers, TRUSTED: True})
         await send({"type": "http.response.body", "body": body})
         if access is not None:
             access.add(started, http, host_h, scope["path"], status, headers[2][1] if status >= 400 else None)
+
+    def _journal_error(self, err: WBError, number: int, scope: Scope, admitted: Admitted | None) -> None:
+        if admitted is not None:
+            host: str | None = admitted.host.prefix
+            op: str | None = admitted.method.id
+            claims: Claims | None = admitted.claims
+        else:
+            host, op, claims = scope.get("wb_host"), scope.get("wb_op"), scope.get("wb_claims")
+        self.journal.add_error(
+            (
+                self.clock.now(),
+                host,
+                op,
+                err.status,
+                err.code,
+                err.detail,
+                claims.sid if claims is not None else None,
+                claims.id if claims is not None else None,
+                number,
+            )
+        )
+
+    async def _fault(self, admitted: Admitted, send: Send, now: float) -> Admitted | WBError | None:
+        """The control API's fault for this request: the request goes on (`admitted`, after a delay), an
+        error to answer, or None (the connection was dropped)."""
+        assert self.control is not None
+        method, claims = admitted.method, admitted.claims
+        rule = self.control.faults.pick(method, admitted.host.prefix, admitted.path, claims.sid, now)
+        if rule is None:
+            return admitted
+        if rule.delay:
+            await asyncio.sleep(rule.delay)  # real time: the client's timeout runs on it
+        if rule.drop:
+            if not drop_connection(send):
+                log.info("fault rule %s: no connection to drop (in-process); nothing is sent", rule.id)
+            return None
+        if rule.status is None:
+            return admitted
+        return error_for(rule, method, admitted.rate, method.limit.bucket(claims.type))
 
     def _request_id(self, number: int) -> str:
         """Unique per process start: a random prefix and the request's number."""
@@ -453,6 +544,7 @@ class Gateway:
         target = self.hosts.by_header(host_h)
         if target is BARE:
             if path.startswith(self.extra_paths) and self.extras is not None:
+                scope["wb_page"] = True  # not an API call: the control API's journal leaves it out
                 await _delegate(self.extras, scope, receive, send)
                 return None
             split = split_prefix(path)
@@ -461,6 +553,7 @@ class Gateway:
         if target.portal:
             if self.portal is None:
                 raise NotFound()
+            scope["wb_page"] = True
             if path != scope["path"]:  # under the /seller/ prefix: ASGI's root_path (path keeps the prefix)
                 scope = {**scope, "root_path": scope.get("root_path", "") + "/seller"}
             await _delegate(self.portal, scope, receive, send)
@@ -491,6 +584,7 @@ class Gateway:
                 raise MethodNotAllowed(
                     f"method {verb} is not allowed here; use {allow.decode()}", headers=[(b"allow", allow)]
                 )
+        scope["wb_op"] = method.id  # for the journals of a refusal below
         if length_h is not None:
             _content_length(length_h, method.max_body)
 
@@ -503,6 +597,7 @@ class Gateway:
             if not token:
                 raise missing()
             claims = await self._verify(auth_h, token, now, scope)
+        scope["wb_claims"] = claims
         ttype = claims.type
         if host.sandbox:
             if ttype is not TokenType.TEST:
@@ -525,7 +620,9 @@ class Gateway:
         seller = await self.sellers.get(claims.sid)
         if seller.blocked and method.id in seller.blocked:
             raise Forbidden("access to this method is blocked for the seller", "method-blocked")
-        until: float = claims.exp  # the admitted request stands until the token or a subscription it needs ends
+        until: float = (
+            claims.exp
+        )  # the admitted request stands until the token or a subscription it needs ends
         if (sub := method.subscription) is not None:
             ends = seller.subscriptions.get(sub, 0.0)  # absent: ended long ago; None: never ends
             if ends is not None:
@@ -557,9 +654,20 @@ class Gateway:
         if len(self._refusals) >= REFUSALS_CACHE_SIZE:
             self._refusals.clear()
         counts = self.stats.for_host(scope.get("wb_host", "-"))
-        self._refusals[key] = Refusal(err.status, err.title, err.detail, err.code, tuple(err.headers), counts)
+        self._refusals[key] = Refusal(
+            err.status,
+            err.title,
+            err.detail,
+            err.code,
+            tuple(err.headers),
+            counts,
+            scope.get("wb_host"),
+            scope.get("wb_op"),
+        )
 
-    def limited_reply(self, group_id: str, answer: Decision, number: int, now: float) -> Response:
+    def limited_reply(
+        self, group_id: str, answer: Decision, number: int, now: float, admitted: Admitted | None = None
+    ) -> Response:
         """A 429: the body from its cached template, the limit's headers from the decision."""
         request_id = self._request_id(number)
         if answer.blocked:
@@ -567,6 +675,11 @@ class Gateway:
             code = "method-blocked-polling"
         else:
             detail, code = f"limited by {group_id}", "rate-limited"
+        if admitted is not None:
+            c = admitted.claims
+            self.journal.add_error(
+                (now, admitted.host.prefix, admitted.method.id, 429, code, detail, c.sid, c.id, number)
+            )
         body = render(429, _TOO_MANY, detail, code, request_id, ORIGIN, now)
         return (
             429,
@@ -625,6 +738,8 @@ class Refusal(NamedTuple):
     code: str
     headers: tuple[tuple[bytes, bytes], ...]
     counts: dict[int, int]
+    host: str | None  # for the journal of errors
+    op: str | None
 
 
 class Admitted(NamedTuple):

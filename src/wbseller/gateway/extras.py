@@ -1,11 +1,12 @@
 """Pages beside the API on a bare address: our OpenAPI document, Swagger UI (served locally, no CDN),
-and, with the test clock on, the endpoint that moves time."""
+/metrics, /ready, and under /_wbseller/ the control API (gateway/control.py: with the test clock on, the
+endpoint that moves time; with --control, all of it)."""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -16,8 +17,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from wbseller.clock import OffsetClock
-from wbseller.errors import PROBLEM_JSON, BadRequest, MethodNotAllowed, NotFound, WBError, render_error
+from wbseller.errors import (
+    PROBLEM_JSON,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    WBError,
+    render_error,
+)
+from wbseller.gateway.control import control_routes
 from wbseller.gateway.metrics import render as render_metrics
 from wbseller.methods.openapi import Documents
 
@@ -52,9 +61,7 @@ SWAGGER_PAGE = """<!doctype html>
 </html>
 """
 
-_BY_STATUS: dict[int, type[WBError]] = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed}
-
-MAX_ADVANCE = 10 * 366 * 86400  # ten years: past any token's life, short of overflowing a date
+_BY_STATUS: dict[int, type[WBError]] = {400: BadRequest, 403: Forbidden, 404: NotFound, 405: MethodNotAllowed}
 
 PATHS = ("/openapi.json", "/openapi/", "/docs", "/metrics", "/ready", "/_wbseller/")
 
@@ -77,19 +84,6 @@ def build_extras(gw: Services) -> tuple[ASGIApp, tuple[str, ...]]:
 
     async def docs(_: Request) -> Response:
         return HTMLResponse(page)
-
-    async def clock(request: Request) -> Response:
-        if not isinstance(gw.clock, OffsetClock):
-            raise HTTPException(404)
-        try:
-            data: Any = await request.json()
-            seconds = float(data["advance"])
-        except (ValueError, TypeError, KeyError, RecursionError):
-            raise HTTPException(400, 'expected {"advance": seconds}') from None
-        if not 0 <= seconds <= MAX_ADVANCE:  # NaN fails this too
-            raise HTTPException(400, f"advance must be between 0 and {MAX_ADVANCE:.0f} seconds")
-        gw.clock.advance(seconds)
-        return JSONResponse({"now": gw.clock.now(), "offset": gw.clock.offset})
 
     async def metrics(_: Request) -> Response:
         return Response(render_metrics(gw), media_type=CONTENT_TYPE_LATEST)
@@ -114,8 +108,7 @@ def build_extras(gw: Services) -> tuple[ASGIApp, tuple[str, ...]]:
         Route("/docs", docs),
         Mount("/docs/static", StaticFiles(directory=str(swagger_ui_path))),
     ]
-    if gw.settings.test_clock:
-        routes.append(Route("/_wbseller/clock", clock, methods=["POST"]))
+    routes += control_routes(gw)  # /_wbseller/: the clock under --test-clock, everything under --control
 
     async def http_error(request: Request, exc: Exception) -> Response:
         # Pages beside the API refuse with the same WB error body as the API.

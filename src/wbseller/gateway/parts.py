@@ -5,7 +5,7 @@ metrics import the gateway: the server (wbseller/server.py) builds the gateway a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from wbseller import backends
 from wbseller.accounts import Accounts
@@ -18,6 +18,10 @@ from wbseller.methods.table import Table
 from wbseller.ratelimit import Limiter, MemoryLimiter
 from wbseller.storage import Storage, sqlite_url
 from wbseller.storage.store import prepare_data_dir
+
+if TYPE_CHECKING:
+    from wbseller.gateway.control import Control
+    from wbseller.gateway.journal import Journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,13 @@ class Services(Protocol):
     def tokens(self) -> TokenCache: ...
     @property
     def worker_share(self) -> WorkerShare | None: ...
+    @property
+    def journal(self) -> Journal:
+        """Error responses (always; `error(request_id)`), and every request with the control API on."""
+        ...
+
+    @property
+    def control(self) -> Control | None: ...
 
 
 __all__ = ["Parts", "Services", "open_parts"]

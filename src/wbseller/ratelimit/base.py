@@ -67,6 +67,10 @@ class Limiter(Protocol):
         """The store's counters for /metrics; None for one with nothing beyond the requests to count."""
         ...
 
+    async def reset(self) -> None:
+        """Forget every bucket, strike and block (the test kit's reset): all full again."""
+        ...
+
     async def close(self) -> None:
         """Release connections (at shutdown)."""
         ...

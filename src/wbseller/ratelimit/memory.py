@@ -94,6 +94,11 @@ class MemoryLimiter:
     def stats(self) -> LimiterStats | None:
         return None  # decisions cost no round trip: the request counters say it all
 
+    async def reset(self) -> None:
+        self._tat.clear()
+        self._strikes.clear()
+        self._blocked.clear()
+
     async def close(self) -> None:
         pass
 

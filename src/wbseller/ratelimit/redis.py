@@ -209,6 +209,29 @@ class RedisLimiter:
             await conn.disconnect()
         await self.redis.aclose()
 
+    async def reset(self) -> None:
+        """Delete our keys only (`<prefix>:*`), by SCAN: other data in the same Redis is left alone."""
+        await self.fallback.reset()
+        pattern = f"{self.prefix}:*"
+        try:
+            if isinstance(self.redis, RedisCluster):
+                keys = [k async for k in self.redis.scan_iter(match=pattern, count=1000)]
+                for k in keys:  # one slot each: deleted one by one
+                    await self.redis.delete(k)
+            else:
+                batch: list[str] = []
+                async for k in self.redis.scan_iter(match=pattern, count=1000):
+                    batch.append(k)
+                    if len(batch) >= 1000:
+                        await self.redis.unlink(*batch)
+                        batch.clear()
+                if batch:
+                    await self.redis.unlink(*batch)
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable(
+                "rate limiter is unavailable: its buckets were not reset", "limiter-unavailable"
+            ) from exc
+
     async def health(self) -> Health:
         """Redis answers: ok; else what the requests get meanwhile (in-process buckets, or 503)."""
         try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, event, func, insert, select, update
+from sqlalchemy import MetaData, and_, event, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -704,6 +704,23 @@ class Storage:
                 await conn.execute(select(t.events).where(t.events.c.seq > seq).order_by(t.events.c.seq))
             ).all()
         return [Event(r.seq, r.kind, r.ref) for r in rows]
+
+    # --- reset (the test kit's control API) --------------------------------------------------
+
+    RESET_KEEPS = frozenset(
+        {"signing_keys", "events"}
+    )  # tokens stay verifiable; the change log stays ordered
+
+    async def reset_all(self, *others: MetaData) -> None:
+        """Every row of every table, the core's and those of `others` (the backends' MetaData), in one
+        transaction, children before parents: tables added later are covered without a change here.
+        Signing keys stay (so do events: a process reading them keeps its place), so a token made
+        before is refused as unknown, not as badly signed."""
+        async with self._begin() as conn:
+            for md in (t.metadata, *others):
+                for table in reversed(md.sorted_tables):
+                    if table.name not in self.RESET_KEEPS:
+                        await conn.execute(table.delete())
 
 
 class _Tx:
