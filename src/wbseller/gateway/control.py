@@ -178,6 +178,8 @@ class Control:
         await gw.limiter.reset()
         self.faults.clear()
         gw.journal.clear()
+        if isinstance(gw.clock, OffsetClock):
+            gw.clock.unfreeze()  # time never goes back; a frozen clock runs again, as at a start
         gw.forget()
         demo = await gw.accounts.ensure_demo() if gw.settings.demo else None
         gw.forget()  # what a request decided while the demo was being made
