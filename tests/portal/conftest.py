@@ -112,10 +112,15 @@ def csrf_of(html: str) -> str:
 class Portal:
     """The account pages through httpx, as a browser without JS would use them."""
 
-    def __init__(self, server: Server, prefix: str = "/seller") -> None:
+    def __init__(self, server: Server, prefix: str = "/seller", lang: str | None = "en") -> None:
         self.server = server
         self.prefix = prefix
-        self.http = httpx.Client(base_url=server.base_url + prefix, timeout=10, follow_redirects=False)
+        # The tests written before Russian became the default read the English pages (the cookie the
+        # switch link sets); lang=None is a first visit.
+        cookies = {"wbseller_lang": lang} if lang else None
+        self.http = httpx.Client(
+            base_url=server.base_url + prefix, timeout=10, follow_redirects=False, cookies=cookies
+        )
         self.csrf = ""
 
     def get(self, path: str, **kw: Any) -> httpx.Response:
@@ -154,8 +159,8 @@ def portal(server: Server) -> Iterator[Portal]:
 def new_portal(server: Server) -> Iterator[Callable[..., Portal]]:
     made: list[Portal] = []
 
-    def make(srv: Server | None = None, prefix: str = "/seller") -> Portal:
-        p = Portal(srv or server, prefix)
+    def make(srv: Server | None = None, prefix: str = "/seller", lang: str | None = "en") -> Portal:
+        p = Portal(srv or server, prefix, lang)
         made.append(p)
         return p
 
@@ -195,8 +200,11 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
+    # An English browser: the first visit picks English from Accept-Language.
     ctx = browser.new_context(
-        viewport={"width": 1280, "height": 860}, permissions=["clipboard-read", "clipboard-write"]
+        viewport={"width": 1280, "height": 860},
+        permissions=["clipboard-read", "clipboard-write"],
+        locale="en-US",
     )
     ctx.set_default_timeout(10_000)
     yield ctx

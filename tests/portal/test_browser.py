@@ -294,7 +294,9 @@ def test_phone_width(browser: Browser, server: Server, seller_user: Account, sho
     assert seller_user.sid is not None
     server.token(seller_user.sid, "personal", "content,marketplace,statistics", name="Own ERP", comment="1C")
     server.token(seller_user.sid, "base", "analytics", read_only=True, name="Reports")
-    ctx = browser.new_context(viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
+    ctx = browser.new_context(
+        viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True, locale="en-US"
+    )
     try:
         pg = ctx.new_page()
         base = server.base_url + "/seller"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from wbseller.clock import OffsetClock
 from wbseller.portal.forms import Form, NewsForm, msk_input, parse_msk, parse_news_form, parse_token_form
+from wbseller.portal.i18n import Translator, m
 from wbseller.portal.session import LIFETIME, Sessions, load_secret
 
 
@@ -24,15 +25,16 @@ def test_a_manual_token_form() -> None:
     assert f.errors == {}
     assert (f.name, f.categories, f.read_only) == ("ERP", ["content", "finance"], True)
     f = parse_token_form(form(tab="manual", type="personal", name="x", categories="content"))
-    assert f.errors == {"liability": "Tick the box to confirm you will not share the token."}
+    assert f.errors == {"liability": m("form.liability")}
     f = parse_token_form(form(tab="manual", type="personal", name="x", categories="content", liability="on"))
     assert f.errors == {}
     f = parse_token_form(form(tab="manual", type="service", name="x", categories="content"))
     assert "type" in f.errors  # a service token comes from the service tab only
     f = parse_token_form(form(tab="manual", type="base", name="x", categories=["content", "common"]))
-    assert f.errors == {"categories": "Choose categories from the list."}
+    assert f.errors == {"categories": m("form.categories_list")}
     f = parse_token_form(form(tab="manual", type="test", name="x", categories=["content", "analytics"]))
-    assert "Analytics" in f.errors["categories"]
+    assert Translator("en")(f.errors["categories"]).endswith("which has no Analytics.")
+    assert Translator("ru")(f.errors["categories"]).endswith("в ней нет: Аналитика.")
     f = parse_token_form(form(tab="manual", type="base", name="n" * 101, categories="content"))
     assert "name" in f.errors
 
@@ -42,7 +44,7 @@ def test_a_service_token_form() -> None:
     assert f.errors == {}
     assert f.service_id == 7
     assert parse_token_form(form(tab="service", service="seven")).errors == {
-        "service": "Choose a service from the catalog."
+        "service": m("form.service_choose")
     }
     # Files (or anything not text) never count as fields.
     assert Form([("csrf", object())]).get("csrf") == ""

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -35,11 +36,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from wbseller.accounts import LIABILITY_TEXT, AccountError, hash_password, verify_password
-from wbseller.categories import BY_NAME as CATEGORY_BY_NAME
+from wbseller.accounts import AccountError, hash_password, verify_password
 from wbseller.categories import READ_ONLY_BIT, READ_ONLY_MASK, mask_of, names_of
 from wbseller.errors import WBError
 from wbseller.methods.general import MSK
+from wbseller.portal import i18n
 from wbseller.portal.forms import (
     MANUAL_TYPES,
     SANDBOX_CATEGORIES,
@@ -51,6 +52,7 @@ from wbseller.portal.forms import (
     parse_news_form,
     parse_token_form,
 )
+from wbseller.portal.i18n import Msg, Translator, m
 from wbseller.portal.session import COOKIE, Session, Sessions, load_secret, password_fingerprint
 from wbseller.ratelimit import Rate
 from wbseller.storage import NotFoundError, Service, TokenRecord, User
@@ -74,7 +76,8 @@ MAX_FORM_BYTES = 64 * 1024
 MAX_LOGIN = 254
 MAX_PASSWORD = 1024
 NEWS_PAGE = 20
-SIGNIN_PAGE: dict[str, Any] = {"title": "Sign in", "nav": "signin"}
+SIGNIN_PAGE: dict[str, Any] = {"title": m("signin.title"), "nav": "signin"}
+LANG_MAX_AGE = 365 * 86400
 
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     (
@@ -88,9 +91,6 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("cross-origin-opener-policy", "same-origin"),
 )
 
-TYPE_LABELS = {"base": "Base", "personal": "Personal", "test": "Test", "service": "Service"}
-ROLE_LABELS = {"owner": "Owner", "user": "User", "operator": "Operator"}
-
 
 class SignInRequired(Exception):
     def __init__(self, session: Session, next_path: str) -> None:
@@ -103,20 +103,16 @@ class Refused(Exception):
     """A request the portal answers with an error page that says why."""
 
     def __init__(
-        self, status: int, title: str, message: str, headers: Mapping[str, str] | None = None
+        self, status: int, title: Msg, message: Msg, headers: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(message.key)
         self.status = status
         self.title = title
         self.message = message
         self.headers = dict(headers or {})
 
 
-CSRF_REFUSED = (
-    403,
-    "This form cannot be accepted",
-    "The form has expired or was not sent from this site. Go back, reload the page and try again.",
-)
+CSRF_REFUSED = (403, m("error.csrf_title"), m("error.csrf_text"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,20 +133,27 @@ class TokenRow:
     creator: str
 
 
-def fmt_msk(ts: float) -> str:
-    return datetime.fromtimestamp(ts, MSK).strftime("%Y-%m-%d %H:%M MSK")
+def fmt_msk(ts: float, t: Translator) -> str:
+    return datetime.fromtimestamp(ts, MSK).strftime("%Y-%m-%d %H:%M ") + t("date.msk")
+
+
+@pass_context
+def _msk_filter(context: Context, ts: float) -> str:
+    t = context["t"]
+    assert isinstance(t, Translator)
+    return fmt_msk(ts, t)
 
 
 def fmt_iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, MSK).isoformat(timespec="seconds")
 
 
-def scope_titles(scope: int) -> list[str]:
-    return [CATEGORY_BY_NAME[n].title for n in names_of(scope)]
+def scope_titles(scope: int, t: Translator) -> list[str]:
+    return [t(f"category.{n}") for n in names_of(scope)]
 
 
-def access_label(scope: int) -> str:
-    return "Read only" if scope & READ_ONLY_MASK else "Read and write"
+def access_label(scope: int, t: Translator) -> str:
+    return t("access.ro") if scope & READ_ONLY_MASK else t("access.rw")
 
 
 class Portal:
@@ -165,7 +168,8 @@ class Portal:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["msk"] = fmt_msk
+        self.env.filters["msk"] = _msk_filter
+        self.translators = {lang: Translator(lang) for lang in i18n.LANGS}
         self.env.filters["iso"] = fmt_iso
         self.static_dir = HERE / "static"
         # Cache-busting: an asset's URL changes when its content does.
@@ -185,6 +189,7 @@ class Portal:
             Route("/", self.home, name="home"),
             Route("/signin", self.signin, methods=["GET", "POST"], name="signin"),
             Route("/signout", self.signout, methods=["POST"], name="signout"),
+            Route("/lang/{lang}", self.language, name="language"),
             Route("/integrations", self.integrations, name="integrations"),
             Route("/integrations/new", self.token_new, methods=["GET", "POST"], name="token_new"),
             Route(
@@ -219,7 +224,7 @@ class Portal:
         if user is None:
             # Deleted, or the password changed since: this session is over.
             self.sessions.end(session)
-            return self.sessions.new().with_flash("Your session has ended. Please sign in again."), None
+            return self.sessions.new().with_flash(m("flash.session_ended").dump()), None
         return session, user
 
     async def _session_user(self, session: Session) -> User | None:
@@ -246,26 +251,22 @@ class Portal:
     async def seller_user(self, request: Request) -> tuple[Session, User, str]:
         session, user = await self.signed_in(request)
         if user.sid is None or user.role == "operator":
-            raise Refused(
-                403,
-                "Not available for operators",
-                "API integrations belong to a seller's account. Operators publish news.",
-            )
+            raise Refused(403, m("error.sellers_only_title"), m("error.sellers_only_text"))
         return session, user, user.sid
 
     async def operator(self, request: Request) -> tuple[Session, User]:
         session, user = await self.signed_in(request)
         if user.role != "operator":
-            raise Refused(403, "Operators only", "News are published by Wildberries operators.")
+            raise Refused(403, m("error.operators_only_title"), m("error.operators_only_text"))
         return session, user
 
     async def form(self, request: Request, session: Session) -> Form:
         """The submitted form, refused (403) unless it carries this session's CSRF token."""
         length = request.headers.get("content-length")
         if length is None or not length.isdigit():
-            raise Refused(411, "Length required", "The form was sent without its length.")
+            raise Refused(411, m("error.length_title"), m("error.length_text"))
         if int(length) > MAX_FORM_BYTES:
-            raise Refused(413, "Form too large", "The form is larger than this site accepts.")
+            raise Refused(413, m("error.large_title"), m("error.large_text"))
         origin = request.headers.get("origin")
         if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
             raise Refused(*CSRF_REFUSED)  # defence in depth: SameSite=Lax already keeps our cookie away
@@ -295,15 +296,23 @@ class Portal:
         **context: Any,
     ) -> Response:
         flash, session = session.take_flash()
-        context = {"title": "", "nav": "", **context}
+        t = self.t(request)
+        context = {"title": "", "nav": "", "unread": 0, **context}
+        title = context.pop("title")
         html = self.env.get_template(template).render(
             request=request,
             url=lambda name, **p: self.url(request, name, **p),
             static=lambda name: self.static(request, name),
+            t=t,
+            lang=t.lang,
+            other_lang=next(x for x in i18n.LANGS if x != t.lang),
+            here=_here(request),
+            script_messages=t.table("script"),
+            title=t(title) if title else "",
             user=user,
-            role_label=ROLE_LABELS.get(user.role, user.role) if user else "",
+            role_label=t(f"role.{user.role}") if user else "",
             csrf=session.csrf,
-            flash=flash,
+            flash=(Msg.load(flash) or m("flash.done")) if flash else "",
             product=PRODUCT,
             **context,
         )
@@ -312,6 +321,11 @@ class Portal:
         response.headers["cache-control"] = "no-store"
         self.keep(request, response, session)
         return response
+
+    def t(self, request: Request) -> Translator:
+        """The translator of this request's language: its cookie, else Accept-Language, else Russian."""
+        lang = i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+        return self.translators[lang]
 
     def redirect(self, request: Request, session: Session, to: str) -> Response:
         response = RedirectResponse(to, status_code=303)
@@ -364,9 +378,8 @@ class Portal:
             minutes = max(1, math.ceil(wait / 60))
             raise Refused(
                 429,
-                "Too many wrong passwords",
-                f"Sign-in is paused after several wrong passwords. Try again in {minutes} "
-                f"minute{'s' if minutes > 1 else ''}.",
+                m("signin.paused_title"),
+                m("signin.paused_text", n=minutes),
                 headers={"retry-after": str(math.ceil(wait))},
             )
         found = await self.storage.user_by_login(login) if login else None
@@ -384,7 +397,7 @@ class Portal:
                 status=400,
                 login=login,
                 next=next_path,
-                error="Wrong login or password.",
+                error=m("signin.wrong"),
                 **SIGNIN_PAGE,
             )
         session = self.sessions.signed_in(candidate.id, password_hash)
@@ -418,11 +431,29 @@ class Portal:
             return ""
         return value
 
+    async def language(self, request: Request) -> Response:
+        """The switch link of every page: remember the language, then back to the page it was on."""
+        lang = str(request.path_params["lang"])
+        if lang not in i18n.LANGS:
+            raise HTTPException(404)
+        to = self._safe_next(request, request.query_params.get("next", "")) or self.url(request, "home")
+        response = RedirectResponse(to, status_code=303)
+        response.headers["cache-control"] = "no-store"
+        response.set_cookie(
+            i18n.COOKIE,
+            lang,
+            max_age=LANG_MAX_AGE,
+            samesite="lax",
+            path="/",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
     async def signout(self, request: Request) -> Response:
         session, _user = await self.viewer(request)
         await self.form(request, session)
         self.sessions.end(session)
-        fresh = self.sessions.new().with_flash("You have signed out.")
+        fresh = self.sessions.new().with_flash(m("flash.signed_out").dump())
         return self.redirect(request, fresh, self.url(request, "signin"))
 
     # --- API integrations --------------------------------------------------------------------
@@ -447,42 +478,42 @@ class Portal:
         records = await self.storage.list_tokens(sid)
         services = await self.storage.list_services()
         users = {u.id: u.name for u in await self.storage.list_users(sid)}
-        rows = [self._row(r, services, users) for r in reversed(records)]
+        t = self.t(request)
+        rows = [self._row(r, services, users, t) for r in reversed(records)]
         return self.page(
             request,
             session,
             user,
             "integrations.html",
             status=status,
-            title="API integrations",
+            title=m("tokens.title"),
             nav="integrations",
             seller=seller,
             rows=rows,
-            services=[(s, scope_titles(s.scope), access_label(s.scope)) for s in services],
+            services=[(s, scope_titles(s.scope, t), access_label(s.scope, t)) for s in services],
             form=form or TokenForm(),
             open_create=open_create,
             created=created,
             categories=TOKEN_CATEGORIES,
-            sandbox_titles=", ".join(c.title for c in SANDBOX_CATEGORIES),
+            sandbox_titles=", ".join(t(f"category.{c.name}") for c in SANDBOX_CATEGORIES),
             manual_types=MANUAL_TYPES,
-            liability_text=LIABILITY_TEXT,
         )
 
-    def _row(self, r: TokenRecord, services: list[Service], users: dict[int, str]) -> TokenRow:
+    def _row(self, r: TokenRecord, services: list[Service], users: dict[int, str], t: Translator) -> TokenRow:
         service = next((s.name for s in services if s.id == r.service_id), "") if r.service_id else ""
         return TokenRow(
             id=r.id,
             name=r.name,
             comment=r.comment,
             type=r.type,
-            type_label=TYPE_LABELS.get(r.type, r.type),
+            type_label=t(f"token_type.{r.type}"),
             service=service,
-            categories=scope_titles(r.scope),
-            access=access_label(r.scope),
+            categories=scope_titles(r.scope, t),
+            access=access_label(r.scope, t),
             created=r.created,
             expires=r.expires,
             expired=r.expires <= self.gw.clock.now(),
-            creator=users.get(r.uid, f"user {r.uid}"),
+            creator=users.get(r.uid) or t("tokens.user_no", id=r.uid),
         )
 
     async def token_new(self, request: Request) -> Response:
@@ -497,13 +528,14 @@ class Portal:
             try:
                 await self.storage.get_service(f.service_id)
             except NotFoundError:
-                f.errors["service"] = "This service is not in the catalog."
+                f.errors["service"] = m("form.service_gone")
         issued: IssuedToken | None = None
         if not f.errors:
             try:
                 issued = await self._issue(f, sid, user)
-            except AccountError as exc:
-                f.errors["form"] = str(exc)
+            except AccountError as exc:  # a race our checks could not see (the service deleted meanwhile)
+                log.info("portal: token refused for seller %s: %s", sid, exc)
+                f.errors["form"] = m("form.issue_failed")
         if issued is None:
             return await self._integrations_page(
                 request, session, user, sid, form=f, open_create=True, status=400
@@ -542,7 +574,7 @@ class Portal:
         except NotFoundError:
             record = None
         if record is None or record.sid != sid or record.revoked is not None:
-            raise Refused(404, "No such token", "This token does not exist or has been deleted already.")
+            raise Refused(404, m("error.no_token_title"), m("error.no_token_text"))
         return record
 
     async def token_delete(self, request: Request) -> Response:
@@ -555,9 +587,9 @@ class Portal:
                 session,
                 user,
                 "token_delete.html",
-                title="Delete token",
+                title=m("delete.title"),
                 nav="integrations",
-                token=self._row(record, await self.storage.list_services(), {}),
+                token=self._row(record, await self.storage.list_services(), {}, self.t(request)),
             )
         await self.form(request, session)
         record = await self._own_token(token_id, sid)
@@ -566,25 +598,27 @@ class Portal:
         # At once in this process; other processes learn it from the events table within their poll.
         self.gw.tokens.drop_token(record.id)
         log.info("portal: token %s of seller %s deleted by user %s", record.id, sid, user.id)
-        session = session.with_flash(f"Token “{record.name}” deleted. It no longer works.")
+        session = session.with_flash(m("flash.token_deleted", name=record.name).dump())
         return self.redirect(request, session, self.url(request, "integrations"))
 
     # --- token decoder -----------------------------------------------------------------------
 
     async def decode(self, request: Request) -> Response:
         session, user = await self.viewer(request)
+        t = self.t(request)
         data = {
             "categories": [
-                {"bit": c.bit, "name": c.name, "title": c.title, "sandbox": c.sandbox}
+                {"bit": c.bit, "name": c.name, "title": t(f"category.{c.name}"), "sandbox": c.sandbox}
                 for c in TOKEN_CATEGORIES
             ],
             "readOnlyBit": READ_ONLY_BIT,
-            "types": {str(t.acc): TYPE_LABELS[t.value] for t in TokenType},
+            "types": {str(k.acc): t(f"token_type.{k.value}") for k in TokenType},
+            "messages": t.table("decode.js"),
             "serverNow": self.gw.clock.now(),  # "expired" by the server's clock, which tests move
             "ownSid": user.sid if user is not None else None,
         }
         return self.page(
-            request, session, user, "decode.html", title="Token decoder", nav="decode", decoder=data
+            request, session, user, "decode.html", title=m("decode.title"), nav="decode", decoder=data
         )
 
     # --- news (operators) --------------------------------------------------------------------
@@ -599,7 +633,7 @@ class Portal:
             session,
             user,
             "news_list.html",
-            title="News",
+            title=m("news.title"),
             nav="news",
             items=items[:NEWS_PAGE],
             page_no=page_no,
@@ -618,7 +652,7 @@ class Portal:
             [(f.header, f.content, f.timestamp, f.type_names)], self.gw.clock.now()
         )
         log.info("portal: news %s published by operator %s", ids[0], user.id)
-        session = session.with_flash(f"News #{ids[0]} published.")
+        session = session.with_flash(m("flash.news_published", id=ids[0]).dump())
         return self.redirect(request, session, self.url(request, "news"))
 
     async def news_edit(self, request: Request) -> Response:
@@ -627,7 +661,7 @@ class Portal:
         try:
             item = await self.storage.get_news(news_id)
         except NotFoundError:
-            raise Refused(404, "No such news", f"There is no news #{news_id}.") from None
+            raise Refused(404, m("error.no_news_title"), m("error.no_news_text", id=news_id)) from None
         if request.method == "GET":
             form = NewsForm.of(item.header, item.content, item.date, [name for _id, name in item.types])
             return await self._news_form(request, session, user, form, news_id)
@@ -638,7 +672,7 @@ class Portal:
             news_id, f.header, f.content, f.timestamp, f.type_names, self.gw.clock.now()
         )
         log.info("portal: news %s edited by operator %s", news_id, user.id)
-        session = session.with_flash(f"News #{news_id} saved.")
+        session = session.with_flash(m("flash.news_saved", id=news_id).dump())
         return self.redirect(request, session, self.url(request, "news"))
 
     async def _news_form(
@@ -656,7 +690,7 @@ class Portal:
             user,
             "news_form.html",
             status=status,
-            title=f"Edit news #{news_id}" if news_id else "Publish news",
+            title=m("news.edit_title", id=news_id) if news_id else m("news.publish_title"),
             nav="news",
             form=form,
             news_id=news_id,
@@ -669,8 +703,8 @@ class Portal:
         self,
         request: Request,
         status: int,
-        title: str,
-        message: str,
+        title: Msg,
+        message: Msg,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         try:
@@ -694,26 +728,26 @@ class Portal:
 
     async def _on_http_error(self, request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        titles = {404: "Page not found", 405: "Not allowed here", 400: "Bad request"}
-        messages = {
-            404: "There is no such page in the seller account.",
-            405: "This page does not accept that kind of request.",
-        }
+        known = status if status in (400, 404, 405) else 0
         headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
         return await self._error_page(
-            request,
-            status,
-            titles.get(status, "Request refused"),
-            messages.get(status, "The request could not be handled."),
-            headers,
+            request, status, m(f"error.http_{known}_title"), m(f"error.http_{known}_text"), headers
         )
 
     async def _on_wb_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WBError)
-        title = "Temporarily unavailable" if exc.status == 503 else "Request refused"
+        # The detail is the API's English words for a developer; the page says it in the reader's language.
+        log.warning("portal: %s on %s: %s", exc.status, request.url.path, exc.detail)
+        key = "unavailable" if exc.status == 503 else "http_0"
         session = self.sessions.new()
         return self.page(
-            request, session, None, "error.html", status=exc.status, title=title, message=exc.detail
+            request,
+            session,
+            None,
+            "error.html",
+            status=exc.status,
+            title=m(f"error.{key}_title"),
+            message=m(f"error.{key}_text"),
         )
 
     async def _on_crash(self, request: Request, exc: Exception) -> Response:
@@ -725,8 +759,8 @@ class Portal:
                 None,
                 "error.html",
                 status=500,
-                title="Something went wrong",
-                message="An internal error occurred. Please try again.",
+                title=m("error.crash_title"),
+                message=m("error.crash_text"),
             )
         except Exception:  # the page itself failed: plain words, never a traceback
             log.exception("portal: the error page failed too")

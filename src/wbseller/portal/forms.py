@@ -12,6 +12,7 @@ from datetime import datetime
 
 from wbseller.categories import BY_NAME, CATEGORIES, Category
 from wbseller.methods.general import MSK
+from wbseller.portal.i18n import Msg, m
 
 MAX_NAME = 100
 MAX_COMMENT = 500
@@ -53,7 +54,7 @@ class TokenForm:
     comment: str = ""
     liability: bool = False
     service: str = ""
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, Msg] = field(default_factory=dict)
 
     @property
     def read_only(self) -> bool:
@@ -77,32 +78,30 @@ def parse_token_form(form: Form) -> TokenForm:
     )
     err = f.errors
     if len(f.name) > MAX_NAME:
-        err["name"] = f"A name is at most {MAX_NAME} characters."
+        err["name"] = m("form.name_long", max=MAX_NAME)
     if len(f.comment) > MAX_COMMENT:
-        err["comment"] = f"A comment is at most {MAX_COMMENT} characters."
+        err["comment"] = m("form.comment_long", max=MAX_COMMENT)
     if f.tab == "service":
         if f.service_id is None:
-            err["service"] = "Choose a service from the catalog."
+            err["service"] = m("form.service_choose")
         return f
     if f.type not in MANUAL_TYPES:
-        err["type"] = "Choose the token type."
+        err["type"] = m("form.type_choose")
         return f
     if not f.name:
-        err["name"] = "Enter the token name."
+        err["name"] = m("form.name_enter")
     unknown = [c for c in f.categories if c not in BY_NAME or BY_NAME[c].bit is None]
     if unknown:
-        err["categories"] = "Choose categories from the list."
+        err["categories"] = m("form.categories_list")
     elif not f.categories:
-        err["categories"] = "Choose at least one category."
+        err["categories"] = m("form.categories_one")
     elif f.type == "test":
         # A test token works only on sandbox hosts; a category without one would be a dead bit.
-        outside = [BY_NAME[c].title for c in f.categories if not BY_NAME[c].sandbox]
+        outside = [c for c in f.categories if not BY_NAME[c].sandbox]
         if outside:
-            err["categories"] = (
-                "A test token works only in the sandbox, which has no " + ", ".join(outside) + "."
-            )
+            err["categories"] = m("form.categories_sandbox", categories=[m(f"category.{c}") for c in outside])
     if f.type == "personal" and not f.liability:
-        err["liability"] = "Tick the box to confirm you will not share the token."
+        err["liability"] = m("form.liability")
     return f
 
 
@@ -112,7 +111,7 @@ class NewsForm:
     content: str = ""
     date: str = ""  # as the datetime-local input sends it, Moscow time
     types: str = ""  # comma-separated names
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, Msg] = field(default_factory=dict)
 
     @property
     def type_names(self) -> list[str]:
@@ -154,20 +153,20 @@ def parse_news_form(form: Form) -> NewsForm:
     )
     err = f.errors
     if not f.header:
-        err["header"] = "Enter the header."
+        err["header"] = m("form.header_enter")
     elif len(f.header) > MAX_HEADER:
-        err["header"] = f"A header is at most {MAX_HEADER} characters."
+        err["header"] = m("form.header_long", max=MAX_HEADER)
     if not f.content:
-        err["content"] = "Enter the text."
+        err["content"] = m("form.text_enter")
     elif len(f.content) > MAX_CONTENT:
-        err["content"] = f"The text is at most {MAX_CONTENT} characters."
+        err["content"] = m("form.text_long", max=MAX_CONTENT)
     try:
         f.timestamp  # noqa: B018 - parsing is the check
     except ValueError:
-        err["date"] = "Enter the date and time, e.g. 2025-02-05 14:10."
+        err["date"] = m("form.date")
     names = f.type_names
     if len(names) > MAX_TYPES:
-        err["types"] = f"At most {MAX_TYPES} types."
+        err["types"] = m("form.types_many", max=MAX_TYPES)
     elif any(len(n) > MAX_TYPE_NAME for n in names):
-        err["types"] = f"A type name is at most {MAX_TYPE_NAME} characters."
+        err["types"] = m("form.type_long", max=MAX_TYPE_NAME)
     return f

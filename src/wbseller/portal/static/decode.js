@@ -11,29 +11,41 @@
   // "Expired" by the server's clock (which can differ from this computer's), measured at page load.
   var skewMs = data.serverNow * 1000 - Date.now();
   var MSK_MS = 3 * 3600 * 1000;
+  var messages = data.messages;
+
+  // A message of the page's language (rendered into the page from the server's catalog): `{name}`
+  // parameters, and plural forms picked by `n` with the language's rules (Intl.PluralRules).
+  var plurals = new Intl.PluralRules(document.documentElement.lang || "ru");
+  function msg(key, params) {
+    var text = messages[key];
+    params = params || {};
+    if (text === undefined) throw new Error("no message " + key);
+    if (typeof text === "object") text = text[plurals.select(params.n || 0)] || text.other || text.many;
+    return text.replace(/\{(\w+)\}/g, function (_m, name) { return String(params[name]); });
+  }
 
   function DecodeError(message) {
     this.message = message;
   }
 
   function part(text, what) {
-    if (!/^[A-Za-z0-9_-]+$/.test(text)) throw new DecodeError("The " + what + " is not base64url text.");
+    if (!/^[A-Za-z0-9_-]+$/.test(text)) throw new DecodeError(msg("not_base64_" + what));
     var b64 = text.replace(/-/g, "+").replace(/_/g, "/");
     while (b64.length % 4) b64 += "=";
     var bytes;
     try {
       bytes = Uint8Array.from(window.atob(b64), function (c) { return c.charCodeAt(0); });
     } catch (e) {
-      throw new DecodeError("The " + what + " is not base64url text.");
+      throw new DecodeError(msg("not_base64_" + what));
     }
     var value;
     try {
       value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
     } catch (e) {
-      throw new DecodeError("The " + what + " is not JSON.");
+      throw new DecodeError(msg("not_json_" + what));
     }
     if (value === null || typeof value !== "object" || Array.isArray(value)) {
-      throw new DecodeError("The " + what + " is not a JSON object.");
+      throw new DecodeError(msg("not_object_" + what));
     }
     return value;
   }
@@ -47,12 +59,12 @@
     var d = new Date(seconds * 1000 + MSK_MS);
     var pad = function (n) { return String(n).padStart(2, "0"); };
     return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " +
-      pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " MSK";
+      pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " " + msg("msk");
   }
 
   function typeOf(p) {
     var label = data.types[String(p.acc)];
-    if (!label) return { text: "Unknown (acc = " + JSON.stringify(p.acc) + ")", bad: true };
+    if (!label) return { text: msg("unknown_type", { acc: JSON.stringify(p.acc) }), bad: true };
     var t = p.t === true;
     var target = p["for"];
     var ok;
@@ -60,9 +72,9 @@
     else if (p.acc === 2) ok = t && target === undefined;
     else if (p.acc === 3) ok = !t && target === "self";
     else ok = !t && typeof target === "string" && /^asid:\d+$/.test(target);
-    if (!ok) return { text: label + " — but t/for do not match this type", bad: true };
-    if (p.acc === 4) return { text: label + " (service " + target.slice(5) + " of the catalog)", bad: false };
-    if (p.acc === 2) return { text: label + " (sandbox only)", bad: false };
+    if (!ok) return { text: msg("type_mismatch", { type: label }), bad: true };
+    if (p.acc === 4) return { text: msg("type_service", { type: label, id: target.slice(5) }), bad: false };
+    if (p.acc === 2) return { text: msg("type_test", { type: label }), bad: false };
     return { text: label, bad: false };
   }
 
@@ -71,7 +83,7 @@
     if (/^bearer\s+/i.test(token)) token = token.replace(/^bearer\s+/i, "");
     var parts = token.split(".");
     if (parts.length !== 3 || !parts[0] || !parts[1]) {
-      throw new DecodeError("This is not a JWT: a token has three parts separated by dots.");
+      throw new DecodeError(msg("not_jwt"));
     }
     return { header: part(parts[0], "header"), payload: part(parts[1], "payload") };
   }
@@ -82,7 +94,7 @@
     rows.type = { text: type.text, bad: type.bad };
 
     if (typeof p.s !== "number" || p.s < 0 || Math.floor(p.s) !== p.s) {
-      rows.categories = { text: "— (no valid s field)", bad: true };
+      rows.categories = { text: msg("no_s"), bad: true };
       rows.access = { text: "—" };
     } else {
       var names = [];
@@ -96,15 +108,15 @@
       for (var bit = 0; bit < 53; bit++) {
         if (!known[bit] && bitSet(p.s, bit)) unknown.push(bit);
       }
-      var text = names.length ? names.join(", ") : "None";
-      if (unknown.length) text += " · unknown bits: " + unknown.join(", ");
+      var text = names.length ? names.join(", ") : msg("none");
+      if (unknown.length) text += " · " + msg("unknown_bits", { bits: unknown.join(", ") });
       rows.categories = { text: text, list: names, unknown: unknown };
-      rows.access = { text: bitSet(p.s, data.readOnlyBit) ? "Read only" : "Read and write" };
+      rows.access = { text: bitSet(p.s, data.readOnlyBit) ? msg("ro") : msg("rw") };
     }
 
     var seller = typeof p.sid === "string" ? p.sid : "—";
-    if (typeof p.oid === "number") seller += " (seller no. " + p.oid + ")";
-    if (data.ownSid && p.sid === data.ownSid) seller += " — your account";
+    if (typeof p.oid === "number") seller += " " + msg("seller_no", { oid: p.oid });
+    if (data.ownSid && p.sid === data.ownSid) seller += " — " + msg("your_account");
     rows.seller = { text: seller };
 
     if (typeof p.exp === "number") {
@@ -113,21 +125,21 @@
       rows.expires = { text: mskTime(p.exp) };
       if (days <= 0) {
         var ago = Math.floor(-days);
-        rows.status = { text: "Expired" + (ago >= 1 ? " " + ago + " day" + (ago === 1 ? "" : "s") + " ago" : ""), bad: true };
+        rows.status = { text: ago >= 1 ? msg("expired_ago", { n: ago }) : msg("expired"), bad: true };
       } else {
         var left = Math.floor(days);
         rows.status = {
-          text: "Not expired: " + (left >= 1 ? left + " day" + (left === 1 ? "" : "s") + " left" : "less than a day left"),
+          text: left >= 1 ? msg("left", { n: left }) : msg("left_less"),
           good: true
         };
       }
     } else {
-      rows.expires = { text: "— (no exp field)", bad: true };
-      rows.status = { text: "Unknown", bad: true };
+      rows.expires = { text: msg("no_exp"), bad: true };
+      rows.status = { text: msg("unknown"), bad: true };
     }
     rows.id = { text: typeof p.id === "string" ? p.id : "—" };
     var kid = typeof header.kid === "string" ? header.kid : "—";
-    rows.kid = { text: kid + " · " + (typeof header.alg === "string" ? header.alg : "no alg") };
+    rows.kid = { text: kid + " · " + (typeof header.alg === "string" ? header.alg : msg("no_alg")) };
     return rows;
   }
 
@@ -135,7 +147,7 @@
     error.hidden = true;
     result.hidden = false;
     // A short line for screen readers (the live region); the details are in the list below.
-    summary.textContent = "Decoded: " + rows.type.text + ". " + rows.status.text + ".";
+    summary.textContent = msg("summary", { type: rows.type.text, status: rows.status.text });
     Object.keys(rows).forEach(function (name) {
       var dd = result.querySelector('[data-field="' + name + '"]');
       if (!dd) return;
@@ -156,7 +168,7 @@
     if (!input.value.trim()) {
       result.hidden = true;
       error.hidden = true;
-      summary.textContent = "Nothing decoded yet.";
+      summary.textContent = msg("nothing");
       return;
     }
     try {

@@ -4,6 +4,13 @@
   "use strict";
 
   var live = document.getElementById("live");
+  var messagesNode = document.getElementById("portal-messages");
+  var messages = messagesNode ? JSON.parse(messagesNode.textContent) : {};
+
+  // Words come from the server's catalog, rendered into the page in its language.
+  function text(key) {
+    return messages[key] || key;
+  }
   var liveTimer = 0;
 
   function announce(message) {
@@ -153,23 +160,23 @@
           copied = false;
         }
         if (copied) {
-          finish("Token copied to the clipboard.");
+          finish(text("copied"));
         } else {
           fallback.hidden = false;
           closeButton.hidden = false;
-          announce("Copying is not available: the token is selected, copy it with Ctrl+C.");
+          announce(text("copy_unavailable"));
         }
       };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(token).then(function () {
-          finish("Token copied to the clipboard.");
+          finish(text("copied"));
         }, selectInstead);
       } else {
         selectInstead();
       }
     });
     closeButton.addEventListener("click", function () {
-      finish("The token is no longer shown.");
+      finish(text("token_hidden"));
     });
   }
 
