@@ -128,3 +128,32 @@ events = Table(
     Column("ref", Text, nullable=False),
     Column("at", Float, nullable=False),
 )
+
+# Support requests (the account pages' dialogues): a seller's user opens one, operators answer.
+# `seller_seen` / `support_seen`: the last message id each side has read (unread = newer from the other).
+support_requests = Table(
+    "support_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sid", String(36), ForeignKey("sellers.sid"), nullable=False, index=True),
+    Column("uid", Integer, ForeignKey("users.id"), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Column("state", String(16), nullable=False, index=True),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("seller_seen", Integer, nullable=False, server_default="0"),
+    Column("support_seen", Integer, nullable=False, server_default="0"),
+)
+
+support_messages = Table(
+    "support_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request", Integer, ForeignKey("support_requests.id"), nullable=False, index=True),
+    Column("uid", Integer, ForeignKey("users.id"), nullable=False),
+    Column("by_support", Integer, nullable=False),  # 1: an operator wrote it
+    Column("text", Text, nullable=False),
+    Column("at", Float, nullable=False),
+)
