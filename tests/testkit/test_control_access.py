@@ -144,3 +144,42 @@ def test_the_error_journal_is_bounded_and_found_by_request_id() -> None:
     assert found.request_id == "ab" * 8 + "%016x" % 5  # noqa: UP031
     assert journal.error("nonsense") is None and journal.error("ab" * 8 + "zz") is None
     assert [e.at for e in journal.errors()] == [5.0, 4.0, 3.0]
+
+
+def test_the_redis_limiter_resets_only_its_own_keys() -> None:
+    import uuid
+
+    import redis
+
+    from wbseller.clock import SystemClock
+    from wbseller.ratelimit import Rate
+    from wbseller.ratelimit.redis import RedisLimiter
+
+    url = "redis://127.0.0.1:6379/0"
+    prefix = (
+        f"kit{uuid.uuid4().hex[:8]}"  # its own: a reset of the default prefix would empty others' buckets
+    )
+    other = f"{prefix}-not-ours"
+    plain = redis.Redis.from_url(url)
+    plain.set(other, "1")
+
+    async def go() -> int:
+        limiter = RedisLimiter(url, SystemClock(), prefix=prefix)
+        rate = Rate(60, 1, 1)
+        try:
+            first = await limiter.admit("seller:group:personal", rate, None)
+            refused = await limiter.admit("seller:group:personal", rate, None)
+            assert first == 0 and not isinstance(refused, int) and not refused.allowed
+            await limiter.reset()
+            again = await limiter.admit("seller:group:personal", rate, None)
+            assert again == 0  # full again
+            return len(plain.keys(f"{prefix}:*"))
+        finally:
+            await limiter.close()
+
+    try:
+        assert asyncio.run(go()) >= 1  # the bucket made after the reset
+        assert plain.get(other) == b"1"
+    finally:
+        plain.delete(other, *plain.keys(f"{prefix}:*"))
+        plain.close()
