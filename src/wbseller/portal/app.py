@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import logging
 import math
 import secrets
@@ -43,19 +44,28 @@ from wbseller.methods.general import MSK
 from wbseller.portal import i18n
 from wbseller.portal.forms import (
     MANUAL_TYPES,
+    MAX_MESSAGE,
+    MAX_REQUEST_ID,
+    MAX_SUBJECT,
     SANDBOX_CATEGORIES,
     TOKEN_CATEGORIES,
     Form,
     NewsForm,
+    SupportForm,
     TokenForm,
     msk_input,
     parse_news_form,
+    parse_reply,
+    parse_support_form,
     parse_token_form,
 )
 from wbseller.portal.i18n import Msg, Translator, m
 from wbseller.portal.session import COOKIE, Session, Sessions, load_secret, password_fingerprint
 from wbseller.ratelimit import Rate
 from wbseller.storage import NotFoundError, Service, TokenRecord, User
+from wbseller.storage.support import CATEGORIES as SUPPORT_CATEGORIES
+from wbseller.storage.support import STATES as SUPPORT_STATES
+from wbseller.storage.support import ClosedError, Side, SupportRequest, SupportStore
 from wbseller.tokens import TokenType
 
 if TYPE_CHECKING:
@@ -181,6 +191,7 @@ class Portal:
         # Unknown logins are checked against this, so they take as long as known ones (made on first use:
         # hashing costs as much as checking, and servers start often in tests and benchmarks).
         self._dummy_hash = ""
+        self.support = SupportStore(gw.storage.engine)
 
     # --- the app -----------------------------------------------------------------------------
 
@@ -202,6 +213,11 @@ class Portal:
             Route("/news", self.news_list, name="news"),
             Route("/news/new", self.news_new, methods=["GET", "POST"], name="news_new"),
             Route("/news/{news_id:int}/edit", self.news_edit, methods=["GET", "POST"], name="news_edit"),
+            Route("/support", self.support_list, name="support"),
+            Route("/support/new", self.support_new, methods=["GET", "POST"], name="support_new"),
+            Route("/support/{rid:int}", self.support_view, name="support_view"),
+            Route("/support/{rid:int}/reply", self.support_reply, methods=["POST"], name="support_reply"),
+            Route("/support/{rid:int}/close", self.support_close, methods=["POST"], name="support_close"),
             Mount("/static", StaticFiles(directory=str(self.static_dir)), name="static"),
         ]
         handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
@@ -225,6 +241,11 @@ class Portal:
             # Deleted, or the password changed since: this session is over.
             self.sessions.end(session)
             return self.sessions.new().with_flash(m("flash.session_ended").dump()), None
+        # The count of unread support answers in the menu of every page.
+        if user.role == "operator":
+            request.state.unread = await self.support.unread("support")
+        elif user.sid is not None:
+            request.state.unread = await self.support.unread("seller", sid=user.sid)
         return session, user
 
     async def _session_user(self, session: Session) -> User | None:
@@ -297,7 +318,7 @@ class Portal:
     ) -> Response:
         flash, session = session.take_flash()
         t = self.t(request)
-        context = {"title": "", "nav": "", "unread": 0, **context}
+        context = {"title": "", "nav": "", "unread": getattr(request.state, "unread", 0), **context}
         title = context.pop("title")
         html = self.env.get_template(template).render(
             request=request,
@@ -696,6 +717,179 @@ class Portal:
             news_id=news_id,
             known_types=[name for _id, name in await self.storage.news_types()],
         )
+
+    # --- support ---------------------------------------------------------------------------
+
+    async def _support_side(self, request: Request) -> tuple[Session, User, Side]:
+        session, user = await self.signed_in(request)
+        if user.role == "operator":
+            return session, user, "support"
+        if user.sid is None:
+            raise Refused(403, m("error.sellers_only_title"), m("error.sellers_only_text"))
+        return session, user, "seller"
+
+    async def _own_request(self, rid: int, user: User, side: Side) -> SupportRequest:
+        """The request, if this user may see it: an operator any, a seller's user only their seller's
+        (another seller's is as absent as one that does not exist)."""
+        try:
+            found = await self.support.get(rid, side)
+        except NotFoundError:
+            found = None
+        if found is None or (side == "seller" and found.sid != user.sid):
+            raise Refused(404, m("error.no_request_title"), m("error.no_request_text"))
+        return found
+
+    async def support_list(self, request: Request) -> Response:
+        session, user, side = await self._support_side(request)
+        category = request.query_params.get("category", "")
+        state = request.query_params.get("state", "")
+        category = category if category in SUPPORT_CATEGORIES else ""
+        state = state if state in SUPPORT_STATES else ""
+        items = await self.support.requests(
+            side,
+            sid=user.sid if side == "seller" else None,
+            category=category or None,
+            state=state or None,
+        )
+        sellers: dict[str, str] = {}
+        if side == "support":
+            for sid in {i.sid for i in items}:
+                with contextlib.suppress(NotFoundError):
+                    sellers[sid] = (await self.storage.get_seller(sid)).name
+        return self.page(
+            request,
+            session,
+            user,
+            "support_list.html",
+            title=m("support.title"),
+            nav="support",
+            side=side,
+            items=items,
+            sellers=sellers,
+            category=category,
+            state=state,
+            categories=SUPPORT_CATEGORIES,
+            states=SUPPORT_STATES,
+        )
+
+    async def support_new(self, request: Request) -> Response:
+        session, user, side = await self._support_side(request)
+        if side != "seller":
+            raise Refused(403, m("error.sellers_only_title"), m("error.sellers_only_text"))
+        assert user.sid is not None
+        if request.method == "GET":
+            form = SupportForm(
+                category=request.query_params.get("category", ""),
+                request_id=request.query_params.get("requestId", "")[:MAX_REQUEST_ID],
+            )
+            return self._support_form(request, session, user, form)
+        f = parse_support_form(await self.form(request, session), SUPPORT_CATEGORIES)
+        if f.errors:
+            return self._support_form(request, session, user, f, status=400)
+        rid = await self.support.create(
+            user.sid, user.id, f.category, f.subject, f.text, f.request_id or None, self.gw.clock.now()
+        )
+        log.info("portal: support request %s opened for seller %s by user %s", rid, user.sid, user.id)
+        session = session.with_flash(m("flash.request_created", id=rid).dump())
+        return self.redirect(request, session, self.url(request, "support_view", rid=rid))
+
+    def _support_form(
+        self, request: Request, session: Session, user: User, form: SupportForm, status: int = 200
+    ) -> Response:
+        return self.page(
+            request,
+            session,
+            user,
+            "support_new.html",
+            status=status,
+            title=m("support.new_title"),
+            nav="support",
+            form=form,
+            categories=SUPPORT_CATEGORIES,
+            max_subject=MAX_SUBJECT,
+            max_message=MAX_MESSAGE,
+            max_request_id=MAX_REQUEST_ID,
+        )
+
+    async def support_view(
+        self, request: Request, *, error: Msg | None = None, text: str = "", status: int = 200
+    ) -> Response:
+        session, user, side = await self._support_side(request)
+        found = await self._own_request(int(request.path_params["rid"]), user, side)
+        messages = await self.support.messages(found.id)
+        # What the unread marks showed is kept for this page; from now on this side has read it all.
+        seen_before = found.unread
+        await self.support.seen(found.id, side)
+        if found.unread:
+            request.state.unread = max(0, getattr(request.state, "unread", 0) - 1)
+        seller = None
+        recorded: Any = None
+        looked_up = False
+        if side == "support":
+            with contextlib.suppress(NotFoundError):
+                seller = await self.storage.get_seller(found.sid)
+            if found.request_id:
+                recorded, looked_up = await self._recorded(found.request_id)
+        # The newest messages of the other side that were unread until now get the mark.
+        others = [x for x in messages if x.by_support != (side == "support")]
+        unread_ids = {x.id for x in others[-seen_before:]} if seen_before else set()
+        return self.page(
+            request,
+            session,
+            user,
+            "support_view.html",
+            status=status,
+            title=m("support.view_title", id=found.id),
+            nav="support",
+            side=side,
+            item=found,
+            seller=seller,
+            messages=messages,
+            unread_ids=unread_ids,
+            recorded=recorded,
+            looked_up=looked_up,
+            error=error,
+            text=text,
+            max_message=MAX_MESSAGE,
+        )
+
+    async def _recorded(self, request_id: str) -> tuple[Any, bool]:
+        """What the server recorded of an API request, if it still has it; and whether it could look."""
+        journal = getattr(self.gw, "journal", None)
+        if journal is None:
+            return None, False
+        entry = journal.error(request_id)
+        if inspect.isawaitable(entry):
+            entry = await entry
+        return entry, True
+
+    async def support_reply(self, request: Request) -> Response:
+        session, user, side = await self._support_side(request)
+        form = await self.form(request, session)
+        found = await self._own_request(int(request.path_params["rid"]), user, side)
+        text, error = parse_reply(form)
+        if error is None and found.state == "closed":
+            error = m("support.closed_no_reply")
+        if error is None:
+            try:
+                await self.support.write(found.id, user.id, side, text, self.gw.clock.now())
+            except ClosedError:
+                error = m("support.closed_no_reply")
+        if error is not None:
+            return await self.support_view(request, error=error, text=text, status=400)
+        log.info("portal: support request %s answered by %s user %s", found.id, side, user.id)
+        session = session.with_flash(m("flash.reply_sent").dump())
+        return self.redirect(request, session, self.url(request, "support_view", rid=found.id))
+
+    async def support_close(self, request: Request) -> Response:
+        session, user, side = await self._support_side(request)
+        await self.form(request, session)
+        found = await self._own_request(int(request.path_params["rid"]), user, side)
+        if found.state != "closed":
+            await self.support.close(found.id, self.gw.clock.now())
+            log.info("portal: support request %s closed by %s user %s", found.id, side, user.id)
+        session = session.with_flash(m("flash.request_closed", id=found.id).dump())
+        return self.redirect(request, session, self.url(request, "support_view", rid=found.id))
 
     # --- errors ------------------------------------------------------------------------------
 

@@ -170,3 +170,53 @@ def parse_news_form(form: Form) -> NewsForm:
     elif any(len(n) > MAX_TYPE_NAME for n in names):
         err["types"] = m("form.type_long", max=MAX_TYPE_NAME)
     return f
+
+
+MAX_SUBJECT = 200
+MAX_MESSAGE = 5000
+MAX_REQUEST_ID = 64
+_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+@dataclass(slots=True)
+class SupportForm:
+    category: str = ""
+    subject: str = ""
+    text: str = ""
+    request_id: str = ""
+    errors: dict[str, Msg] = field(default_factory=dict)
+
+
+def _message_error(text: str) -> Msg | None:
+    if not text:
+        return m("form.message_enter")
+    if len(text) > MAX_MESSAGE:
+        return m("form.message_long", max=MAX_MESSAGE)
+    return None
+
+
+def parse_support_form(form: Form, categories: tuple[str, ...]) -> SupportForm:
+    f = SupportForm(
+        category=_text(form, "category"),
+        subject=" ".join(form.get("subject").split()),
+        text=form.get("text").strip(),
+        request_id=_text(form, "request_id"),
+    )
+    err = f.errors
+    if f.category not in categories:
+        err["category"] = m("form.category_choose")
+    if not f.subject:
+        err["subject"] = m("form.subject_enter")
+    elif len(f.subject) > MAX_SUBJECT:
+        err["subject"] = m("form.subject_long", max=MAX_SUBJECT)
+    if (text_error := _message_error(f.text)) is not None:
+        err["text"] = text_error
+    if f.request_id and (len(f.request_id) > MAX_REQUEST_ID or not set(f.request_id) <= _REQUEST_ID_CHARS):
+        err["request_id"] = m("form.request_id", max=MAX_REQUEST_ID)
+    return f
+
+
+def parse_reply(form: Form) -> tuple[str, Msg | None]:
+    """A reply's text and what is wrong with it."""
+    text = form.get("text").strip()
+    return text, _message_error(text)
