@@ -28,6 +28,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from wbseller.accounts import AccountError, Accounts, describe_scope, hash_password
+from wbseller.backends import build as build_backends
+from wbseller.backends import migrate as migrate_backends
+from wbseller.backends.general import ACCESS_CODES, JAM, JAM_LEVELS, JAM_SOURCES, General
 from wbseller.catalog.cli import catalog_app
 from wbseller.categories import BY_NAME, CATEGORIES, READ_ONLY_MASK, mask_of
 from wbseller.client.cli import print_table
@@ -158,6 +161,7 @@ def _run(
     async def main() -> T:
         try:
             await storage.migrate()
+            await migrate_backends(storage, build_backends(storage))  # the sections' tables, as `serve` does
             try:
                 return await work(Accounts(storage, SystemClock()))
             except (AccountError, NotFoundError) as exc:
@@ -516,11 +520,15 @@ def _check_name(kind: str, name: str, valid: set[str], option: str) -> None:
 def seller_subscribe(
     seller: Annotated[str, typer.Option(help="Seller id.")],
     name: Annotated[str, typer.Option(help="Subscription, e.g. jam.")] = "jam",
-    off: Annotated[bool, typer.Option(help="Remove it instead.")] = False,
+    off: Annotated[bool, typer.Option(help="Remove it instead (Jam: cancel it now).")] = False,
+    level: Annotated[str, typer.Option(help=f"Jam's level: {', '.join(JAM_LEVELS)}.")] = "standard",
+    days: Annotated[float, typer.Option(help="Jam: the paid period from now, in days.")] = 30.0,
+    source: Annotated[str, typer.Option(help=f"Jam's activation source: {', '.join(JAM_SOURCES)}.")] = "jam",
     data_dir: DataDir = None,
     config: ConfigFile = None,
 ) -> None:
-    """Give a seller a subscription (methods marked with it answer 403 without)."""
+    """Give a seller a subscription (methods marked with it answer 403 without). Jam is connected for
+    --days at --level (again: a new period, `since` kept) or cancelled (--off); docs/general.md."""
     settings = _settings(data_dir, config)
     table = _method_table(settings)
     valid = set(KNOWN_SUBSCRIPTIONS) | {m.subscription for m in table.methods if m.subscription}
@@ -530,6 +538,15 @@ def seller_subscribe(
         if state is None:
             raise AccountError(f"no seller {seller}")
         _check_name("subscription", name, valid | (set(state.subscriptions) if off else set()), "--name")
+        if name == JAM:  # its periods and the gate's row together (backends/general.py)
+            general, now = General(a.storage), a.clock.now()
+            got = (
+                await general.jam_cancel(seller, now)
+                if off
+                else await general.jam_connect(seller, level, source, days, now)
+            )
+            print(f"jam {'active' if got.active else 'inactive'} ({got.level}) till {_ts(got.till)}")
+            return
         await a.storage.set_subscription(seller, name, not off, a.clock.now())
 
     _run(data_dir, work, settings=settings)
@@ -583,18 +600,30 @@ def user_list(
     seller: Annotated[str | None, typer.Option(help="Seller id: its users (the owner among them).")] = None,
     operators: Annotated[bool, typer.Option("--operators", help="List the operators instead.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    invitations: Annotated[bool, typer.Option("--invitations", help="The open invitations instead.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """List a seller's users (or the operators): id, role, name, login, deleted or not."""
+    """List a seller's users (or the operators): id, role, name, login, deleted or not, the accesses
+    denied; with --invitations the seller's invitations not accepted yet."""
     if (seller is None) == (not operators):
         raise _fail("give --seller SID or --operators", 2)
 
-    async def work(a: Accounts) -> list[Any]:
-        if seller is not None:
-            await a.storage.get_seller(seller)
-        return await a.storage.list_users(seller)
+    async def work(a: Accounts) -> tuple[list[Any], dict[int, dict[str, bool]], int]:
+        if seller is None:
+            return await a.storage.list_users(None), {}, 0
+        await a.storage.get_seller(seller)
+        general = General(a.storage)
+        users = await a.storage.list_users(seller)
+        access = {u.id: await general.accesses(u.id) for u in users if u.deleted is None}
+        total, _ = await general.people(seller, True, 0, 0, a.clock.now())
+        return users, access, total
 
-    users = _run(data_dir, work, write=False)
+    if invitations:
+        if seller is None:
+            raise _fail("--invitations needs --seller SID", 2)
+        _invitations(seller, as_json, data_dir)
+        return
+    users, access, open_invites = _run(data_dir, work, write=False)
     rows = [
         {
             "id": u.id,
@@ -604,6 +633,7 @@ def user_list(
             "seller": u.sid,
             "created": _ts(u.created),
             "deleted": _ts(u.deleted) or None,
+            **({"denied": sorted(c for c, off in access[u.id].items() if off)} if u.id in access else {}),
         }
         for u in users
     ]
@@ -611,9 +641,130 @@ def user_list(
         _print_json(rows)
         return
     print_table(
-        ("id", "role", "name", "login", "created", "deleted"),
-        [(r["id"], r["role"], r["name"], r["login"] or "", r["created"], r["deleted"] or "") for r in rows],
+        ("id", "role", "name", "login", "created", "deleted", "denied"),
+        [
+            (
+                r["id"],
+                r["role"],
+                r["name"],
+                r["login"] or "",
+                r["created"],
+                r["deleted"] or "",
+                " ".join(r.get("denied", [])),
+            )
+            for r in rows
+        ],
     )
+    if open_invites:
+        print(f"{open_invites} open invitation(s): wbseller user list --seller {seller} --invitations")
+
+
+def _invitations(seller: str, as_json: bool, data_dir: Path | None) -> None:
+    async def work(a: Accounts) -> list[Any]:
+        await a.storage.get_seller(seller)
+        _, people = await General(a.storage).people(seller, True, 1_000_000, 0, a.clock.now())
+        return [p.invite for p in people if p.invite is not None]
+
+    now = SystemClock().now()
+    rows = [
+        {
+            "invite": i.uuid,
+            "phone": i.phone,
+            "position": i.position,
+            "created": _ts(i.created),
+            "expires": _ts(i.expires),
+            "open": i.open_at(now),
+            "denied": sorted(c for c, off in i.access.items() if off),
+        }
+        for i in _run(data_dir, work, write=False)
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    print_table(
+        ("invite", "phone", "position", "expires", "open", "denied"),
+        [
+            (r["invite"], r["phone"], r["position"], r["expires"], r["open"], " ".join(r["denied"]))
+            for r in rows
+        ],
+    )
+
+
+def _access_pairs(items: list[str]) -> list[tuple[str, bool]]:
+    """`code=true` grants, `code=false` denies (as the account pages' switches); one sentence otherwise."""
+    pairs = []
+    for item in items:
+        code, eq, value = item.partition("=")
+        if not eq or value.lower() not in ("true", "false"):
+            raise _fail(f"give an access as code=true or code=false, not {item!r}", 2)
+        if code not in ACCESS_CODES:
+            close = difflib.get_close_matches(code, ACCESS_CODES, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(close)}?" if close else f"codes: {', '.join(ACCESS_CODES)}"
+            raise _fail(f"unknown access code {code!r}; {hint}", 2)
+        pairs.append((code, value.lower() == "false"))
+    return pairs
+
+
+@user_app.command("invite")
+def user_invite(
+    seller: Annotated[str, typer.Option(help="Seller id.")],
+    phone: Annotated[str, typer.Option(help="Phone with the country code, e.g. 79991234567.")],
+    position: Annotated[str, typer.Option(help="The user's position.")] = "",
+    access: Annotated[
+        list[str] | None, typer.Option(help="code=true|false; repeat it. None: WB's defaults.")
+    ] = None,
+    base: Annotated[
+        str, typer.Option(help="The account pages' address in the URL printed.")
+    ] = "http://127.0.0.1:8000/seller",
+    data_dir: DataDir = None,
+) -> None:
+    """Invite a user to a seller; prints the URL where the invitation is accepted (docs/general.md)."""
+    pairs = _access_pairs(access) if access else None
+
+    async def work(a: Accounts) -> Any:
+        return await General(a.storage).create_invite(seller, phone, position, pairs, a.clock.now())
+
+    inv = _run(data_dir, work)
+    print(f"{base.rstrip('/')}/invite/{inv.uuid}")
+
+
+@user_app.command("access")
+def user_access(
+    uid: int,
+    access: Annotated[list[str], typer.Argument(help="code=true|false ...: only these change.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Change a user's accesses; the others stay as they are."""
+    pairs = _access_pairs(access)
+
+    async def work(a: Accounts) -> None:
+        user = await a.storage.get_user(uid)
+        if user.sid is None:
+            raise AccountError(f"user {uid} is an operator, who has no accesses")
+        await General(a.storage).set_accesses(user.sid, {uid: pairs})
+
+    _run(data_dir, work)
+
+
+@seller_app.command("rating")
+def seller_rating(
+    seller: Annotated[str, typer.Option(help="Seller id.")],
+    count: Annotated[int | None, typer.Option(help="feedbackCount.")] = None,
+    valuation: Annotated[float | None, typer.Option(help="valuation, 0 to 5.")] = None,
+    reset: Annotated[bool, typer.Option(help="Back to the generated rating.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Show or set the seller's rating (GET /api/common/v1/rating)."""
+
+    async def work(a: Accounts) -> tuple[int, float]:
+        general = General(a.storage)
+        if reset or count is not None or valuation is not None:
+            await general.set_rating(seller, count, valuation)
+        await a.storage.get_seller(seller)
+        return await general.rating(seller)
+
+    got = _run(data_dir, work, write=reset or count is not None or valuation is not None)
+    print(f"feedbackCount {got[0]} valuation {got[1]}")
 
 
 @user_app.command("password")

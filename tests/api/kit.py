@@ -33,6 +33,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from wbseller.backends.general import General
 from wbseller.catalog import Catalog, Operation, Parameter, load
 from wbseller.categories import (
     ALL_HOST_BY_PREFIX,
@@ -250,7 +251,21 @@ def valid_call(op: Operation, seed: str = "valid", *, optional: bool = True, exa
     """A request `op` accepts: its required parameters (and with `optional` the others) and a body, from the
     documented examples where they are valid (`examples`), else generated from the schemas. Built once per
     arguments (a Call is not changed, only copied)."""
-    return _valid_call(op.id, seed, optional, examples)
+    call = _valid_call(op.id, seed, optional, examples)
+    return _members(call) if op.id in MEMBER_OPS else call
+
+
+# Operations on the seller's users (backends/general.py) refuse ids of no user of the seller: their valid calls
+# name the members the current `Api` made for its seller (one module's at a time): one to change, one to delete.
+MEMBER_OPS: dict[str, int] = {"put-api-v1-users-access": 0, "delete-api-v1-user": 0}
+
+
+def _members(call: Call) -> Call:
+    uid = MEMBER_OPS[call.op.id]
+    if call.op.id == "delete-api-v1-user":
+        return call.with_query("deletedUserID", str(uid))
+    body = {"usersAccesses": [{**a, "userId": uid} for a in call.json["usersAccesses"]]}
+    return call.with_body(json.dumps(body).encode(), body)
 
 
 @functools.cache
@@ -645,6 +660,12 @@ class Api:
         # One seller for the module: every test refills the buckets it spends first (`refill`), so tests
         # do not see each other's charges, and tokens are few (each new one costs storage lookups).
         self.sid = self.seller()
+        # Its members (MEMBER_OPS) and a Jam subscription that outlasts every refill: the module's valid calls
+        # of the General section's users and of Jam-gated methods are answered, not refused by state.
+        general = self.gw.backends.of(General)
+        for op_id in MEMBER_OPS:
+            MEMBER_OPS[op_id] = self.run(self.gw.storage.create_user(self.sid, op_id, "user", self.now)).id
+        self.run(general.jam_connect(self.sid, "premium", "jam", 36_500, self.now))
 
     def close(self) -> None:
         self.run(self.client.aclose())

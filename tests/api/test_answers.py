@@ -23,6 +23,9 @@ from wbseller.catalog import Operation
 # What the documents say only in prose, so a request of the required parameters alone is refused: news takes
 # `from` or `fromID`, one of them (its handler refuses neither with 400, which the document declares).
 ONE_OF_REQUIRED = {"news": ("from", "fromID")}
+# Each answer is a new thing, so two are never the same bytes: an invitation (its uuid, its URL by the host's
+# name). Compared by status and schema.
+FRESH = frozenset({"post-api-v1-invite"})
 
 
 @pytest.mark.parametrize("op", OPS, ids=ids(OPS))
@@ -64,6 +67,10 @@ def test_every_form_of_the_host(api: Api, op: Operation) -> None:
         api.refill(op)
         reference = api.send(call, token) if burst >= 2 else first
         r = api.send(call, token, form=form)
+        if op.id in FRESH:
+            check_answer(op, r)
+            check_remaining(r)
+            continue
         assert (r.status_code, r.headers["content-type"], r.content) == (
             reference.status_code,
             reference.headers["content-type"],

@@ -399,8 +399,16 @@ class General(Backend):
 
     async def delete_user(self, sid: str, uid: int, now: float) -> None:
         """DELETE /api/v1/user: the user leaves the seller; every token they created is refused from now on,
-        on every instance (Storage.delete_user's `user-deleted` event). Not the owner."""
-        user = await self._member(sid, uid)
+        on every instance (Storage.delete_user's `user-deleted` event). Not the owner. A user of `sid`
+        deleted already: nothing to do (DELETE is idempotent)."""
+        try:
+            user = await self.storage.get_user(uid)
+        except NotFoundError:
+            raise GeneralError(NOT_IN_SUPPLIER) from None
+        if user.sid != sid:
+            raise GeneralError(NOT_IN_SUPPLIER)
+        if user.deleted is not None:
+            return
         if user.role == "owner":
             raise GeneralError(f"user {uid} is the owner of the seller and cannot be deleted")
         await self.storage.delete_user(uid, now)
