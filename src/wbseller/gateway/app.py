@@ -360,7 +360,9 @@ class Gateway:
                     )
                     counts = refusal.counts
                     counts[status] = counts.get(status, 0) + 1
-                    await send({"type": "http.response.start", "status": status, "headers": headers, TRUSTED: True})
+                    await send(
+                        {"type": "http.response.start", "status": status, "headers": headers, TRUSTED: True}
+                    )
                     await send({"type": "http.response.body", "body": body})
                     if access is not None:
                         access.add(started, http, host_h, scope["path"], status, headers[2][1])
@@ -406,7 +408,9 @@ class Gateway:
                     self.stats.limited[bucket] += 1
                     status, headers, body = self.limited_reply(bucket, answer, number, now, admitted)
                     counts[429] = counts.get(429, 0) + 1
-                    await send({"type": "http.response.start", "status": 429, "headers": headers, TRUSTED: True})
+                    await send(
+                        {"type": "http.response.start", "status": 429, "headers": headers, TRUSTED: True}
+                    )
                     await send({"type": "http.response.body", "body": body})
                     if access is not None:
                         access.add(started, http, host_h, scope["path"], 429, headers[2][1])

@@ -1,7 +1,7 @@
-"""uvicorn's HTTP protocol with four changes: a request its parser rejects gets WB's error body too, a
+"""uvicorn's HTTP protocol with five changes: a request its parser rejects gets WB's error body too, a
 request head (request line and headers) has a size limit, what uvicorn would log once per such request is
-counted and summed up in one line a minute, and a connection is not kept for a request body that the
-answer left unread.
+counted and summed up in one line a minute, a connection is not kept for a request body that the
+answer left unread, and a response the gateway built is written with its head in one write.
 
 uvicorn answers an unparsable request (bad Content-Length, bad chunk, non-ASCII path...) itself, before
 any app sees it, with plain text. WB answers every refusal with one JSON body, so do we.
@@ -22,6 +22,21 @@ answered before then says `connection: close` and uvicorn closes the connection 
 §15.5.14, and what nginx does). Also, uvicorn cancels a connection's keep-alive timer only when the
 connection ends cleanly: one its client reset stays referenced by the timer, with its last request,
 for the 5 s of `timeout_keep_alive`; here it is cancelled however the connection ends.
+
+uvicorn writes a response's head as soon as `http.response.start` comes, and its body with the next
+message: two writes, so two send() calls, each a trip through the kernel's TCP stack (measured under
+wrk: the writes were over half of a 429's CPU, the head's the dearer). Before that it checks every
+header's name and value with two regular expressions and lowercases the name. A start message that
+carries `TRUSTED` is the gateway's own (gateway/app.py): its head is made without those checks for the
+header names the gateway itself writes (`OWN_NAMES`: their values are constants, digits, hex or verb
+names; any other name is checked as uvicorn checks it), and kept until the body's first message, then
+written with it in one write. The bytes are uvicorn's, to the byte: the status line, its default
+headers (`date`, `server` when on), the headers as given, `connection: close` when the connection is
+not kept, and nothing else; a trusted message must give `content-length` (one without it, or with
+`connection` or `transfer-encoding`, is written by uvicorn's own code), so a trusted response is never
+chunked. HEAD answers, flow control, a client gone before the body, 100-continue and keep-alive go as
+in uvicorn (`TrustedCycle.send`; tests/hardening/test_protocol_bytes.py compares the bytes with stock
+uvicorn's for the same responses).
 """
 
 from __future__ import annotations
@@ -33,7 +48,14 @@ import time
 from typing import Any
 
 import httptools
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    HEADER_RE,
+    HEADER_VALUE_RE,
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from wbseller.errors import PROBLEM_JSON, render
 
@@ -113,6 +135,138 @@ class Tally:
 
 TALLY = Tally()
 
+TRUSTED = "wbseller.trusted"  # a key of an http.response.start message: its headers are the gateway's
+# Names whose values only the gateway makes, from constants, numbers, hex ids and verb names: written
+# unchecked in a trusted head. Lowercase by construction (a name is looked up as given).
+OWN_NAMES = frozenset(
+    {
+        b"content-type",
+        b"x-request-id",
+        b"x-ratelimit-remaining",
+        b"x-ratelimit-retry",
+        b"x-ratelimit-limit",
+        b"x-ratelimit-reset",
+        b"allow",
+    }
+)
+_UNTRUSTED = frozenset({b"connection", b"transfer-encoding"})  # they change the framing: uvicorn's code
+_JOINED_MAX = 64 * 1024  # a body up to this is copied after its head (one write); a larger one is not
+
+
+class TrustedCycle(RequestResponseCycle):
+    """uvicorn's request cycle, but a trusted response is written in one write (see the module's doc).
+
+    Made by swapping the class of the cycle uvicorn's `on_headers_complete` has just built (it names
+    its class in the code): the same object, the same state, so uvicorn's `send` still does everything
+    but a trusted response's first body message."""
+
+    _head: bytes | None = None  # a trusted response's head, until its body comes
+    # The status lines with the server's default headers, for one list of them (uvicorn makes a new
+    # list each second, for `date`): status -> bytes.
+    _prefixes: dict[int, bytes] = {}  # noqa: RUF012 - shared by every cycle on purpose
+    _defaults: list[tuple[bytes, bytes]] | None = None
+
+    async def send(self, message: Any) -> None:
+        head = self._head
+        if head is not None:
+            await self._send_body(head, message)
+            return
+        if self.response_started or TRUSTED not in message or message["type"] != "http.response.start":
+            await RequestResponseCycle.send(self, message)
+            return
+        headers = message["headers"]
+        length = -1
+        parts = [self._prefix(message["status"])]
+        for name, value in headers:
+            if name in OWN_NAMES:
+                parts += (name, b": ", value, b"\r\n")
+                continue
+            if name == b"content-length":
+                if length >= 0:  # a second one: uvicorn's code takes the first
+                    await RequestResponseCycle.send(self, message)
+                    return
+                length = int(value)
+            elif name in _UNTRUSTED or HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+                await RequestResponseCycle.send(self, message)  # the framing, or refused as uvicorn refuses
+                return
+            parts += (name.lower(), b": ", value, b"\r\n")
+        if length < 0:
+            await RequestResponseCycle.send(self, message)
+            return
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            return
+        self.response_started = True
+        self.waiting_for_100_continue = False
+        if self.access_log:
+            self._access_log(message["status"])
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        self.chunked_encoding = False
+        self.expected_content_length = length
+        self._head = b"".join(parts)
+
+    def _prefix(self, status: int) -> bytes:
+        defaults = self.default_headers
+        if defaults is not TrustedCycle._defaults:
+            TrustedCycle._prefixes = {}
+            TrustedCycle._defaults = defaults
+        prefix = TrustedCycle._prefixes.get(status)
+        if prefix is None:
+            parts = [STATUS_LINE[status]]
+            for name, value in defaults:
+                if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
+                    raise RuntimeError("Invalid HTTP header name or value in the server's default headers.")
+                parts += (name.lower(), b": ", value, b"\r\n")
+            prefix = TrustedCycle._prefixes[status] = b"".join(parts)
+        return prefix
+
+    def _access_log(self, status: int) -> None:  # uvicorn's line (serve turns it off: gateway/accesslog.py)
+        self.access_logger.info(
+            '%s - "%s %s HTTP/%s" %d',
+            get_client_addr(self.scope),
+            self.scope["method"],
+            get_path_with_query_string(self.scope),
+            self.scope["http_version"],
+            status,
+        )
+
+    async def _send_body(self, head: bytes, message: Any) -> None:
+        """The first body message of a trusted response: written with its head; the rest is uvicorn's."""
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            return
+        if message["type"] != "http.response.body":
+            raise RuntimeError(f"Expected ASGI message 'http.response.body', but got '{message['type']}'.")
+        self._head = None
+        body = message.get("body", b"")
+        more_body = message.get("more_body", False)
+        if self.scope["method"] == "HEAD":
+            self.expected_content_length = 0
+            self.transport.write(head)
+        else:
+            size = len(body)
+            if size > self.expected_content_length:
+                self.transport.write(head)  # as uvicorn: the head is out when it finds the body too long
+                raise RuntimeError("Response content longer than Content-Length")
+            self.expected_content_length -= size
+            if size <= _JOINED_MAX:
+                self.transport.write(head + body if size else head)
+            else:
+                self.transport.write(head)
+                self.transport.write(body)
+        if not more_body:
+            if self.expected_content_length != 0:
+                raise RuntimeError("Response content shorter than Content-Length")
+            self.response_complete = True
+            self.message_event.set()
+            if not self.keep_alive:
+                self.transport.close()
+            self.on_response()
+
 
 class WBHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0  # bytes received while the current request's head is incomplete
@@ -158,6 +312,7 @@ class WBHttpToolsProtocol(HttpToolsProtocol):
         HttpToolsProtocol.on_headers_complete(self)
         cycle: Any = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # this request's cycle (not a WebSocket's)
+            cycle.__class__ = TrustedCycle  # the same object, before its task first runs
             # Not kept alive until the body is in (on_message_complete): an answer sent before says
             # `connection: close`, and uvicorn closes after it. Without a body, on_message_complete runs
             # within this same read, before the app has run at all.
