@@ -14,6 +14,7 @@ from jinja2.filters import do_truncate
 from tests.conftest import Server
 from tests.portal.catalogs import texts_of, untranslated
 from tests.portal.conftest import Account, Portal, make_user
+from tests.portal.test_support import real_401
 from wbseller.portal.i18n import LANGS, Translator, catalog, choose, plural_form
 
 FORMAT = string.Formatter()
@@ -103,6 +104,16 @@ def walk(portal: Portal, account: Account, operator: Account, server: Server) ->
     pages["not-found"] = portal.get("/integrations/nope/delete").text
     pages["no-page"] = portal.get("/nowhere").text
     pages["operators-only"] = portal.get("/news").text
+    pages["support-empty"] = portal.get("/support").text
+    pages["support-new"] = portal.get("/support/new").text
+    bad_request = {"category": "x", "subject": "s" * 201, "text": "", "request_id": "<>"}
+    pages["support-errors"] = portal.post("/support/new", bad_request).text
+    _, request_id = real_401(server)
+    asked = {"category": "api", "subject": "Тема", "text": "Вопрос", "request_id": request_id}
+    rid = portal.post("/support/new", asked).headers["location"].removeprefix("/seller")
+    pages["support-view"] = portal.get(rid).text
+    pages["support-list"] = portal.get("/support").text
+    pages["no-request"] = portal.get("/support/999999").text
     portal.post("/signout", {})
     pages["signed-out"] = portal.get("/signin").text
     portal.sign_in(operator)
@@ -115,6 +126,18 @@ def walk(portal: Portal, account: Account, operator: Account, server: Server) ->
     assert news_id
     pages["news-edit"] = portal.get(f"/news/{news_id.group(1)}/edit").text
     pages["sellers-only"] = portal.get("/integrations").text
+    pages["support-operator"] = portal.get("/support?category=api&state=new").text
+    pages["support-recorded"] = portal.get(rid).text
+    assert 'id="recorded"' in pages["support-recorded"]
+    portal.post(rid + "/reply", {"text": "Ответ"})
+    pages["support-answered"] = portal.get("/support").text
+    portal.post(rid + "/close", {})
+    pages["support-closed"] = portal.get(rid).text
+    pages["support-closed-reply"] = portal.post(rid + "/reply", {"text": "Ещё"}).text
+    portal.post("/signout", {})
+    portal.sign_in(account)
+    pages["support-unread"] = portal.get("/support").text
+    assert 'class="unread"' in pages["support-unread"]
     pages["csrf"] = portal.post("/news/new", news, csrf=False).text
     return pages
 
@@ -127,6 +150,7 @@ def test_every_page_says_only_what_its_catalog_has(
     account = make_user(server, sid, "Анна Петрова")
     pages = walk(new_portal(lang=lang), account, operator, server)
     data = ["Анна Петрова", "Oleg Operator", "ERP", "Заголовок", "Текст", "API", account.login, sid]
+    data += ["Тема", "Вопрос", "Ответ", "Ещё"]
     seller = server.run_storage(lambda storage: storage.get_seller(sid))
     services = server.run_storage(lambda storage: storage.list_services())
     news = server.run_storage(lambda storage: storage.latest_news(20))

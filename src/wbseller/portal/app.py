@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import inspect
 import logging
 import math
 import secrets
@@ -71,6 +70,7 @@ from wbseller.tokens import TokenType
 if TYPE_CHECKING:
     from wbseller.accounts import IssuedToken
     from wbseller.gateway.asgi import ASGIApp, Message, Receive, Scope, Send
+    from wbseller.gateway.journal import ErrorEntry
     from wbseller.gateway.parts import Services
 
 log = logging.getLogger("wbseller.portal")
@@ -823,13 +823,12 @@ class Portal:
         if found.unread:
             request.state.unread = max(0, getattr(request.state, "unread", 0) - 1)
         seller = None
-        recorded: Any = None
-        looked_up = False
+        recorded: ErrorEntry | None = None
         if side == "support":
             with contextlib.suppress(NotFoundError):
                 seller = await self.storage.get_seller(found.sid)
             if found.request_id:
-                recorded, looked_up = await self._recorded(found.request_id)
+                recorded = self._recorded(found.request_id)
         # The newest messages of the other side that were unread until now get the mark.
         others = [x for x in messages if x.by_support != (side == "support")]
         unread_ids = {x.id for x in others[-seen_before:]} if seen_before else set()
@@ -847,21 +846,15 @@ class Portal:
             messages=messages,
             unread_ids=unread_ids,
             recorded=recorded,
-            looked_up=looked_up,
             error=error,
             text=text,
             max_message=MAX_MESSAGE,
         )
 
-    async def _recorded(self, request_id: str) -> tuple[Any, bool]:
-        """What the server recorded of an API request, if it still has it; and whether it could look."""
-        journal = getattr(self.gw, "journal", None)
-        if journal is None:
-            return None, False
-        entry = journal.error(request_id)
-        if inspect.isawaitable(entry):
-            entry = await entry
-        return entry, True
+    def _recorded(self, request_id: str) -> ErrorEntry | None:
+        """What this server process recorded of an API request's error, if it still has it (the journal
+        is bounded and per process: a request another worker answered is not there)."""
+        return self.gw.journal.error(request_id)
 
     async def support_reply(self, request: Request) -> Response:
         session, user, side = await self._support_side(request)
