@@ -61,9 +61,8 @@ def test_a_delay_fault_slows_the_answer_by_its_seconds(wb_server: WBServer, wb_t
     slow = time.perf_counter() - started
     check_answer(op, r)
     assert slow >= 0.4, slow
-    started = time.perf_counter()
+    assert wb_server.faults.list() == []  # spent: the next call is not slowed (no timing bound to flake)
     check_answer(op, get(wb_server, ORDERS_NEW, wb_token))
-    assert time.perf_counter() - started < 0.4
 
 
 def test_a_drop_fault_closes_the_connection_without_an_answer(wb_server: WBServer, wb_token: str) -> None:
