@@ -269,6 +269,7 @@ class TrustedCycle(RequestResponseCycle):
 
 
 class WBHttpToolsProtocol(HttpToolsProtocol):
+    cycle_class: type[RequestResponseCycle] = TrustedCycle  # uvicorn's own: every response as uvicorn writes
     _head_bytes = 0  # bytes received while the current request's head is incomplete
     _keep_alive = False  # the parser's keep-alive decision for the current request, once its body is in
     _shutting_down = False
@@ -312,7 +313,7 @@ class WBHttpToolsProtocol(HttpToolsProtocol):
         HttpToolsProtocol.on_headers_complete(self)
         cycle: Any = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # this request's cycle (not a WebSocket's)
-            cycle.__class__ = TrustedCycle  # the same object, before its task first runs
+            cycle.__class__ = self.cycle_class  # the same object, before its task first runs
             # Not kept alive until the body is in (on_message_complete): an answer sent before says
             # `connection: close`, and uvicorn closes after it. Without a body, on_message_complete runs
             # within this same read, before the app has run at all.
