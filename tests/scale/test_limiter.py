@@ -128,6 +128,25 @@ def test_admit_the_request_path_s_call_answers_a_bare_remaining_or_the_refusal(k
     run(kind, body)
 
 
+def test_a_frozen_clock_stops_refills_and_advancing_it_refills(kind: Kind) -> None:
+    """The test kit's freeze: real time passing does not refill a bucket (on Redis too, whose script
+    reads Redis's TIME: the lead it is given shrinks as real time passes); advancing the clock does."""
+    fast = Rate(period=1, limit=10, burst=1)  # one every 0.1 s
+
+    async def body(lim: AnyLimiter, clock: OffsetClock) -> None:
+        k = key()
+        clock.freeze()
+        assert (await lim.acquire(k, fast)).allowed
+        await asyncio.sleep(0.3)  # three intervals of real time: a running clock would refill
+        d = await lim.acquire(k, fast)
+        assert not d.allowed
+        assert d.retry_after == pytest.approx(fast.interval, abs=0.05)
+        clock.advance(fast.interval + 0.02)  # Redis: the lead is reckoned a moment before TIME is read
+        assert (await lim.acquire(k, fast)).allowed
+
+    run(kind, body)
+
+
 def test_time_refills_the_bucket_one_interval_at_a_time(kind: Kind) -> None:
     async def body(lim: AnyLimiter, clock: OffsetClock) -> None:
         k = key()

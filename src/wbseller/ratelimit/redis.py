@@ -392,7 +392,9 @@ class RedisLimiter:
         """The groups' script calls; their replies (or errors), in order."""
         if self._sha is None:
             self._sha = str(await self.redis.script_load(GCRA_LUA))  # on a Cluster: on every primary
-        offset = repr(self.clock.offset if isinstance(self.clock, OffsetClock) else 0.0)
+        # The test clock's lead over real time, on Redis's TIME: advanced, it refills; frozen, the
+        # lead shrinks as real time passes, so the buckets stand still too.
+        offset = repr(self.clock.now() - time.time() if isinstance(self.clock, OffsetClock) else 0.0)
         if conn is None:
             return list(await asyncio.gather(*(self._send_to_cluster(group, offset) for group in groups)))
         # One Redis: the batch's command written by hand from its items' encoded pieces, in one write.
