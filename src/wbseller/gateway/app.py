@@ -158,7 +158,7 @@ class Gateway:
     def forget(self) -> None:
         """Every cache of decisions, tokens and seller states emptied (the control API's reset)."""
         self.tokens.clear()
-        self.sellers._entries.clear()  # SellerCache has no clear(); drop() is per seller
+        self.sellers.clear()
         self._decisions_stale()
 
     def plug(
@@ -624,9 +624,7 @@ class Gateway:
         seller = await self.sellers.get(claims.sid)
         if seller.blocked and method.id in seller.blocked:
             raise Forbidden("access to this method is blocked for the seller", "method-blocked")
-        until: float = (
-            claims.exp
-        )  # the admitted request stands until the token or a subscription it needs ends
+        until = claims.exp  # the admitted request stands until the token or a subscription it needs ends
         if (sub := method.subscription) is not None:
             ends = seller.subscriptions.get(sub, 0.0)  # absent: ended long ago; None: never ends
             if ends is not None:

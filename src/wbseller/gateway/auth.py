@@ -256,3 +256,8 @@ class SellerCache:
     def drop(self, sid: str) -> None:
         self.on_change()
         self._entries.pop(sid, None)
+
+    def clear(self) -> None:
+        """Every seller forgotten (the control API's reset)."""
+        self.on_change()
+        self._entries.clear()
