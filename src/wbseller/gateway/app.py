@@ -624,7 +624,8 @@ class Gateway:
         seller = await self.sellers.get(claims.sid)
         if seller.blocked and method.id in seller.blocked:
             raise Forbidden("access to this method is blocked for the seller", "method-blocked")
-        until = claims.exp  # the admitted request stands until the token or a subscription it needs ends
+        # The admitted request stands until the token or a subscription it needs ends.
+        until: float = claims.exp
         if (sub := method.subscription) is not None:
             ends = seller.subscriptions.get(sub, 0.0)  # absent: ended long ago; None: never ends
             if ends is not None:
