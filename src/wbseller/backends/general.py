@@ -261,6 +261,17 @@ class General(Backend):
             row = (await conn.execute(select(invites).where(invites.c.uuid == invite_uuid))).first()
         return None if row is None else _invite(row)
 
+    async def revoke_invite(self, sid: str, invite_uuid: str) -> None:
+        """The seller takes back an invitation not accepted yet: its link then finds no invitation."""
+        async with self.begin() as conn:
+            gone = await conn.execute(
+                sa_delete(invites).where(
+                    and_(invites.c.uuid == invite_uuid, invites.c.sid == sid, invites.c.accepted.is_(None))
+                )
+            )
+        if gone.rowcount == 0:
+            raise GeneralError("no open invitation of this seller has that id")
+
     async def accept_invite(self, invite_uuid: str, login: str, password: str, name: str, now: float) -> User:
         """The invited person becomes a user of the seller (core role "user") with this login and password,
         and the invitation's accesses. Refuses an unknown, used or expired invitation, or a taken login."""
@@ -414,10 +425,6 @@ class General(Backend):
         await self.storage.delete_user(uid, now)
         async with self.begin() as conn:
             await conn.execute(sa_delete(accesses).where(accesses.c.uid == uid))
-
-    def may_create_tokens(self, user: User) -> bool:
-        """Decision (docs/general.md): the owner creates and deletes the seller's tokens; users do not."""
-        return user.role == "owner" and user.deleted is None
 
     # --- Jam --------------------------------------------------------------------------------------
 

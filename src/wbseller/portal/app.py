@@ -37,6 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from wbseller.accounts import AccountError, hash_password, verify_password
+from wbseller.backends.general import General
 from wbseller.categories import READ_ONLY_BIT, READ_ONLY_MASK, mask_of, names_of
 from wbseller.errors import WBError
 from wbseller.methods.general import MSK
@@ -60,6 +61,7 @@ from wbseller.portal.forms import (
 )
 from wbseller.portal.i18n import Msg, Translator, m
 from wbseller.portal.session import COOKIE, Session, Sessions, load_secret, password_fingerprint
+from wbseller.portal.users import SECTIONS, Opened, People, opened_for
 from wbseller.ratelimit import Rate
 from wbseller.storage import NotFoundError, Service, TokenRecord, User
 from wbseller.storage.support import CATEGORIES as SUPPORT_CATEGORIES
@@ -192,6 +194,7 @@ class Portal:
         # hashing costs as much as checking, and servers start often in tests and benchmarks).
         self._dummy_hash = ""
         self.support = SupportStore(gw.storage.engine)
+        self.people = People(self)  # users, invitations, Jam (users.py)
 
     # --- the app -----------------------------------------------------------------------------
 
@@ -218,6 +221,7 @@ class Portal:
             Route("/support/{rid:int}", self.support_view, name="support_view"),
             Route("/support/{rid:int}/reply", self.support_reply, methods=["POST"], name="support_reply"),
             Route("/support/{rid:int}/close", self.support_close, methods=["POST"], name="support_close"),
+            *self.people.routes(),
             Mount("/static", StaticFiles(directory=str(self.static_dir)), name="static"),
         ]
         handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
@@ -246,6 +250,8 @@ class Portal:
             request.state.unread = await self.support.unread("support")
         elif user.sid is not None:
             request.state.unread = await self.support.unread("seller", sid=user.sid)
+            # Which sections this user opens (users.OPENS): the menu and every page's check.
+            request.state.opened = await opened_for(self.gw.backends.of(General), user)
         return session, user
 
     async def _session_user(self, session: Session) -> User | None:
@@ -269,11 +275,24 @@ class Portal:
             raise SignInRequired(session, _here(request))
         return session, user
 
-    async def seller_user(self, request: Request) -> tuple[Session, User, str]:
+    async def seller_user(self, request: Request, section: str = "integrations") -> tuple[Session, User, str]:
         session, user = await self.signed_in(request)
         if user.sid is None or user.role == "operator":
             raise Refused(403, m("error.sellers_only_title"), m("error.sellers_only_text"))
+        opened: Opened | None = getattr(request.state, "opened", None)
+        if opened is None or not opened.section(section):
+            raise Refused(
+                403, m("sections.denied_title"), m("sections.denied_text", section=m(f"sections.{section}"))
+            )
         return session, user, user.sid
+
+    def _opened(self, request: Request) -> Opened:
+        opened: Opened | None = getattr(request.state, "opened", None)
+        assert opened is not None, "seller_user sets it"
+        return opened
+
+    def refused(self, status: int, title: Msg, message: Msg) -> Exception:
+        return Refused(status, title, message)
 
     async def operator(self, request: Request) -> tuple[Session, User]:
         session, user = await self.signed_in(request)
@@ -318,7 +337,13 @@ class Portal:
     ) -> Response:
         flash, session = session.take_flash()
         t = self.t(request)
-        context = {"title": "", "nav": "", "unread": getattr(request.state, "unread", 0), **context}
+        context = {
+            "title": "",
+            "nav": "",
+            "unread": getattr(request.state, "unread", 0),
+            "opened": getattr(request.state, "opened", None),
+            **context,
+        }
         title = context.pop("title")
         html = self.env.get_template(template).render(
             request=request,
@@ -366,7 +391,11 @@ class Portal:
             )
 
     def home_of(self, request: Request, user: User) -> str:
-        return self.url(request, "news" if user.role == "operator" else "integrations")
+        if user.role == "operator":
+            return self.url(request, "news")
+        opened: Opened | None = getattr(request.state, "opened", None)
+        first = next((s for s in SECTIONS if opened is None or opened.section(s)), "support")
+        return self.url(request, first)
 
     # --- sign-in -----------------------------------------------------------------------------
 
@@ -422,6 +451,8 @@ class Portal:
                 **SIGNIN_PAGE,
             )
         session = self.sessions.signed_in(candidate.id, password_hash)
+        if candidate.sid is not None and candidate.role != "operator":  # home: their first section
+            request.state.opened = await opened_for(self.gw.backends.of(General), candidate)
         return self.redirect(request, session, next_path or self.home_of(request, candidate))
 
     async def _signin_wait(self, buckets: tuple[tuple[str, Rate], ...]) -> float:
@@ -515,7 +546,8 @@ class Portal:
             form=form or TokenForm(),
             open_create=open_create,
             created=created,
-            categories=TOKEN_CATEGORIES,
+            # Only the categories this user's accesses cover (users.OPENS).
+            categories=[c for c in TOKEN_CATEGORIES if self._opened(request).category(c.name)],
             sandbox_titles=", ".join(t(f"category.{c.name}") for c in SANDBOX_CATEGORIES),
             manual_types=MANUAL_TYPES,
         )
@@ -545,11 +577,21 @@ class Portal:
                 request, session, user, sid, form=TokenForm(tab=tab), open_create=True
             )
         f = parse_token_form(await self.form(request, session))
+        opened = self._opened(request)
         if f.tab == "service" and f.service_id is not None and "service" not in f.errors:
             try:
-                await self.storage.get_service(f.service_id)
+                service = await self.storage.get_service(f.service_id)
             except NotFoundError:
                 f.errors["service"] = m("form.service_gone")
+            else:
+                if not all(opened.category(c) for c in names_of(service.scope)):
+                    f.errors["service"] = m("sections.service_denied")
+        if f.tab == "manual" and "categories" not in f.errors:
+            denied = [c for c in f.categories if not opened.category(c)]
+            if denied:
+                f.errors["categories"] = m(
+                    "sections.categories_denied", categories=[m(f"category.{c}") for c in denied]
+                )
         issued: IssuedToken | None = None
         if not f.errors:
             try:
