@@ -17,10 +17,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import MetaData, delete
+from sqlalchemy import MetaData, delete, inspect
 
 from wbseller.storage.schema import metadata as core_metadata
-from wbseller.storage.store import _Tx  # one transaction; a database that cannot be reached is a 503
+from wbseller.storage.store import (  # _Tx: one transaction; a database that cannot be reached is a 503
+    _Tx,
+    script_heads,
+    stamp,
+    stamped,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -78,18 +83,32 @@ def check(kind: type[Backend]) -> None:
 
 async def migrate(storage: Storage, backends: Iterable[Backend]) -> None:
     """Bring every backend's tables to its branch's head, under the same lock as `Storage.migrate()` (one
-    process at a time). Run after the core's migrations; nothing to do without a backend with tables."""
-    locations = sorted({str(b.versions) for b in backends if b.versions is not None})
-    if not locations:
+    process at a time). Run after the core's migrations; nothing to do without a backend with tables.
+    As there: a new database (no version table of the branches) gets the tables from the backends'
+    metadata and is stamped, one at the heads is left alone, any other is upgraded by alembic."""
+    with_tables = [b for b in backends if b.versions is not None]
+    if not with_tables:
         return
-    from alembic import command
-    from alembic.config import Config
+    directories = sorted({b.versions for b in with_tables if b.versions is not None})
 
     def upgrade(conn: Any) -> None:
+        heads = script_heads(*directories)
+        have = stamped(conn, VERSION_TABLE)
+        if have == heads:
+            return
+        ours = {name for b in with_tables for name in b.metadata.tables}
+        if have is None and not ours & set(inspect(conn).get_table_names()):
+            for backend in with_tables:
+                backend.metadata.create_all(conn)
+            stamp(conn, VERSION_TABLE, heads)
+            return
+        from alembic import command
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("path_separator", "os")
-        cfg.set_main_option("version_locations", os.pathsep.join(locations))
+        cfg.set_main_option("version_locations", os.pathsep.join(str(d) for d in directories))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")  # every branch: one per backend
 

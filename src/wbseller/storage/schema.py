@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -55,8 +56,9 @@ users = Table(
     Column("role", String(16), nullable=False),  # owner | user | operator
     Column("created", Float, nullable=False),
     Column("deleted", Float, nullable=True),
-    Column("login", String(254), nullable=True, unique=True),  # to sign in to the account pages
+    Column("login", String(254), nullable=True),  # to sign in to the account pages
     Column("password_hash", Text, nullable=True),  # argon2
+    UniqueConstraint("login", name="uq_users_login"),  # named as migration 0003 names it
 )
 
 services = Table(
