@@ -11,11 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.kit import CATALOG, check_answer
 from tests.conftest import Server, assert_wb_error
+from tests.portal.catalogs import untranslated
 from tests.portal.conftest import _CHEAP, PASSWORD, Account, Portal
 from wbseller.backends.general import General
+from wbseller.portal.i18n import LANGS
 
 USERS = CATALOG.by_id("get-api-v1-users")
 JAM = CATALOG.by_id("get-common-v1-subscriptions")
@@ -74,17 +77,24 @@ def test_owner_invites_user_accepts_and_the_api_lists_the_same_people(
     bad = op.post("/users/invite", {"phone": "12345", "access": []})
     assert bad.status_code == 400 and "Phone number: digits only" in bad.text
 
+    # GET /api/v1/users allows a burst of 5 per seller: this test makes 5 calls.
     uuid = invite(op, "+79991234567")
-    pending = api_users(server, token, isInviteOnly="true")
-    assert [u["inviteeInfo"]["inviteUuid"] for u in pending] == [uuid]
-    assert {a["code"]: a["disabled"] for a in pending[0]["access"]}["changeJam"] is True
     gone = invite(op, "79990000001", access=["finance"])
     assert op.post(f"/users/invitations/{gone}/revoke", {}).status_code == 303
     assert "Invitation revoked" in op.get("/users").text
-    assert [u["inviteeInfo"]["inviteUuid"] for u in api_users(server, token, isInviteOnly="true")] == [uuid]
     assert op.post(f"/users/invitations/{gone}/revoke", {}).status_code == 404
+    pending = api_users(server, token, isInviteOnly="true")
+    assert [u["inviteeInfo"]["inviteUuid"] for u in pending] == [uuid]
+    assert {a["code"]: a["disabled"] for a in pending[0]["access"]}["changeJam"] is True
 
-    # Accepted (no sign-in needed): signed in as the new user, who the API lists.
+    # The owner: no buttons, and by hand 400.
+    row = op.get("/users").text.split(f'data-user-id="{owner.uid}"')[1].split("</tr>")[0]
+    assert f"/users/{owner.uid}/" not in row
+    assert op.get(f"/users/{owner.uid}/delete").status_code == 400
+    refused = op.post(f"/users/{owner.uid}/delete", {})
+    assert refused.status_code == 400 and "cannot be deleted" in refused.text
+
+    # Accepted (no sign-in needed): signed in as the new user, who the API lists beside the owner.
     guest = new_portal()
     r = accept(guest, uuid, f"ivan-{sid[:8]}")
     assert r.status_code == 303 and r.headers["location"] == "/seller/integrations", r.text
@@ -92,25 +102,18 @@ def test_owner_invites_user_accepts_and_the_api_lists_the_same_people(
     assert "Welcome! You are now a user" in home and "Иван Новиков" in home
     listed = {u["id"]: u for u in api_users(server, token)}
     (uid,) = [i for i, u in listed.items() if u["firstName"] == "Иван Новиков"]
-    assert listed[uid]["phone"] == "79991234567" and not listed[uid]["isOwner"]
+    assert listed[uid]["phone"] == "79991234567" and listed[owner.uid]["isOwner"]
     assert f'data-user-id="{uid}"' in op.get("/users").text
     # Used now: its page says so; and the list of invitations is empty.
     assert guest.get(f"/invite/{uuid}").status_code == 410
     assert api_users(server, token, isInviteOnly="true") == []
 
-    # The owner: no buttons, and by hand 400; a user: deleted, their token refused.
-    page = op.get("/users").text
-    row = page.split(f'data-user-id="{owner.uid}"')[1].split("</tr>")[0]
-    assert "delete" not in row and "access" not in row.lower().split("accesses")[0]
-    assert op.get(f"/users/{owner.uid}/delete").status_code == 400
-    refused = op.post(f"/users/{owner.uid}/delete", {})
-    assert refused.status_code == 400 and "cannot be deleted" in refused.text
-    assert owner.uid in [u["id"] for u in api_users(server, token)]
+    # A user deleted from the page: gone from the API, their token refused, their session over.
     theirs = server.token(sid, user=str(uid))
     assert server.get(f"{UM}/api/v1/users", theirs).status_code == 200
     assert op.get(f"/users/{uid}/delete").status_code == 200
     assert op.post(f"/users/{uid}/delete", {}).headers["location"] == "/seller/users"
-    assert uid not in [u["id"] for u in api_users(server, token)]
+    assert [u["id"] for u in api_users(server, token)] == [owner.uid]
     assert_wb_error(server.get(f"{UM}/api/v1/users", theirs), 403, "user-deleted")
     assert guest.get("/integrations").headers["location"] == "/seller/signin?next=/seller/integrations"
 
@@ -218,3 +221,63 @@ def test_jam_page_connects_and_cancels_and_the_api_follows(
     assert 'data-state="active"' in op.get("/jam").text
     assert op.post("/jam/cancel", {}).status_code == 303
     assert state()["state"] == "inactive" and 'data-state="inactive"' in op.get("/jam").text
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_pages_say_only_what_their_catalog_has(
+    server: Server, new_portal: Callable[..., Portal], lang: str
+) -> None:
+    sid = server.seller()
+    owner = owner_of(server, sid)
+    op = new_portal(lang=lang)
+    op.sign_in(owner)
+    pages = {"users-empty": op.get("/users").text}
+    pages["invite-errors"] = op.post("/users/invite", {"phone": "", "position": "p" * 151}).text
+    pages["invite-bad-phone"] = op.post("/users/invite", {"phone": "12"}).text
+    uuid = invite(op, "79990001122")
+    pages["invite-created"] = op.post("/users/invite", {"phone": "79990001123", "access": ["supply"]}).text
+    guest = new_portal(lang=lang)
+    pages["accept"] = guest.get(f"/invite/{uuid}").text
+    pages["accept-errors"] = accept(guest, uuid, "a b", {"name": "", "password": "x"}).text
+    pages["accept-mismatch"] = accept(guest, uuid, f"nina-{sid[:8]}", {"password2": "other-one"}).text
+    accept(guest, uuid, f"nina-{sid[:8]}")
+    pages["welcome"] = guest.get("/integrations").text
+    pages["denied"] = guest.get("/jam").text
+    pages["used"] = guest.get(f"/invite/{uuid}").text
+    pages["unknown"] = guest.get("/invite/nope").text
+    pages["users"] = op.get("/users").text
+    uid = re.findall(r'data-user-id="(\d+)"', pages["users"])[1]
+    pages["access"] = op.get(f"/users/{uid}/access").text
+    op.post(f"/users/{uid}/access", {"access": ["finance"]})
+    pages["access-saved"] = op.get("/users").text
+    pages["delete"] = op.get(f"/users/{uid}/delete").text
+    pages["owner-delete"] = op.get(f"/users/{owner.uid}/delete").text
+    pages["owner-access"] = op.get(f"/users/{owner.uid}/access").text
+    op.post(f"/users/{uid}/delete", {})
+    pages["deleted"] = op.get("/users").text
+    pending = re.findall(r'data-invite="([0-9a-f-]{36})"', pages["deleted"])
+    op.post(f"/users/invitations/{pending[0]}/revoke", {})
+    pages["revoked"] = op.get("/users").text
+    pages["no-invite"] = op.post(f"/users/invitations/{pending[0]}/revoke", {}).text
+    pages["no-user"] = op.get(f"/users/{uid}/access").text
+    pages["jam-never"] = op.get("/jam").text
+    pages["jam-choose"] = op.post("/jam/connect", {"level": "x"}).text
+    pages["jam-not-active"] = op.post("/jam/cancel", {}).text
+    op.post("/jam/connect", {"level": "standard", "days": "30"})
+    pages["jam-active"] = op.get("/jam").text
+    op.post("/jam/cancel", {})
+    pages["jam-inactive"] = op.get("/jam").text
+    seller = server.run_storage(lambda storage: storage.get_seller(sid))
+    data = [
+        seller.name,
+        seller.trade_mark,
+        "Owner",
+        "Иван Новиков",
+        "Менеджер",
+        owner.login,
+        f"nina-{sid[:8]}",
+    ]
+    data += ["a b", "p" * 151, *(s.name for s in server.run_storage(lambda st: st.list_services()))]
+    for name, html in pages.items():
+        assert f'<html lang="{lang}">' in html, name
+        assert untranslated(html, lang, data) == [], name
