@@ -2,12 +2,17 @@
 
     .venv/bin/python -m bench.cold_start                      # 32 connections, in-process limits
     .venv/bin/python -m bench.cold_start --redis --workers 2 -c 64
+    .venv/bin/python -m bench.cold_start --starts 10           # the test kit's start-up instead
 
 A fresh `wbseller serve` with /ping's limit lifted (the failed-auth guard as built in), a seller and a
 personal token made by the CLI, then N connections opened first and each one's first `GET /ping` sent at
 the same moment. A client with a connection pool does this at every server start. Prints the statuses (by
 WB code); exits 1 if any answer is not 200. Row (e) of the bench met it: see bench/README.md, "Row (e)
 and the failed-authentication guard".
+
+`--starts N` measures issue #14's start-up instead: N times `wbseller.testing.WBServer()` (a new data
+directory, `--control`), the seconds from starting the process to its first answer (/ready); prints each,
+the median and the spread. The target is <= 1.5 s (docs/testing.md, "What it costs").
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -50,6 +57,22 @@ async def first_requests(port: int, token: str, n: int) -> Counter[str]:
     return Counter(await asyncio.gather(*tasks))
 
 
+def starts(n: int) -> int:
+    """Issue #14's start-up: `WBServer()` from nothing to its first answer, `n` times."""
+    from wbseller.testing import WBServer
+
+    took: list[float] = []
+    for _ in range(n):
+        began = time.perf_counter()
+        with WBServer():
+            took.append(time.perf_counter() - began)
+    shown = " ".join(f"{t:.2f}" for t in took)
+    median = statistics.median(took)
+    print(f"WBServer start to first answer, {n} starts (s): {shown}")
+    print(f"median {median:.2f} s, min {min(took):.2f}, max {max(took):.2f} (target <= 1.5 s)")
+    return 0 if median <= 1.5 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -57,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--workers", type=int, default=1, help="`serve --workers` (1; more need --redis)")
     p.add_argument("--redis", action="store_true", help=f"limits on Redis ({REDIS_URL})")
+    p.add_argument("--starts", type=int, default=0, help="measure N test-kit start-ups instead")
     args = p.parse_args(argv)
+    if args.starts:
+        return starts(args.starts)
     with tempfile.TemporaryDirectory(prefix="wbseller-cold-") as tmp:
         data, config = Path(tmp) / "data", Path(tmp) / "cold.toml"
         server = f'\n[server]\nredis_url = "{REDIS_URL}"\n' if args.redis else ""

@@ -13,10 +13,10 @@ from wbseller.backends import Backend
 from wbseller.clock import Clock
 from wbseller.config import Settings
 from wbseller.gateway.app import Gateway
+from wbseller.gateway.asgi import ASGIApp
 from wbseller.gateway.extras import build_extras
 from wbseller.gateway.parts import open_parts
 from wbseller.methods.table import Table
-from wbseller.portal.app import build_portal
 
 
 def create_app(
@@ -30,9 +30,15 @@ def create_app(
     the installed ones (`wbseller.backends.INSTALLED`)."""
     settings = settings or Settings.from_env()
     gw = Gateway(settings, table, parts=open_parts(settings, clock, backends))
-    # Built at start-up, in the process that serves (a worker), from what the gateway was given.
-    gw.plug(extras=lambda: build_extras(gw), portal=lambda: build_portal(gw))
+    # Built in the process that serves (a worker): the extras at start-up, the pages on first request.
+    gw.plug(extras=lambda: build_extras(gw), portal=lambda: _portal(gw))
     return gw
+
+
+def _portal(gw: Gateway) -> ASGIApp:
+    from wbseller.portal.app import build_portal  # imported when first served: ~0.2 s of every start
+
+    return build_portal(gw)
 
 
 __all__ = ["create_app"]

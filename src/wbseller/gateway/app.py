@@ -48,7 +48,7 @@ from wbseller.gateway.protocol import TRUSTED  # our headers: one write, uncheck
 from wbseller.gateway.routing import Router, names_of
 from wbseller.methods.context import Context, Reply, TimeOnly
 from wbseller.methods.shapes import ErrorShape
-from wbseller.methods.table import Method, Table, load_table
+from wbseller.methods.table import Method, Subscription, Table, load_table
 from wbseller.ratelimit import Decision, Rate
 from wbseller.storage import SellerState
 from wbseller.tokens import Claims, TokenType, strip_scheme
@@ -66,9 +66,11 @@ REFUSALS_CACHE_SIZE = 10_000
 PASSES_CACHE_SIZE = 20_000
 _REMEMBERED = (NotFound, MethodNotAllowed, Unauthorized, Forbidden)
 _NOT_REMEMBERED = frozenset({"token-not-yet-valid"})  # time cures it
-# The seed's 403 row, word for word (FACTS: 403); a subscription is active until its `till`.
+# The seed's 403 row, word for word (FACTS: 403); a subscription is active until its `till`. By the names
+# a method takes (any one opens it): Jam or the tariff option, its document's 403 example (09-communications).
 SUBSCRIPTION_DETAILS = {
-    "jam": "If you want to use the Jam methods, check your subscription in your personal account",
+    ("jam",): "If you want to use the Jam methods, check your subscription in your personal account",
+    ("jam", "pin-feedbacks"): "this feature requires active subscription or active tariff",
 }
 
 ORIGIN = "wbseller-gateway"
@@ -137,6 +139,7 @@ class Gateway:
         self.extra_paths: tuple[str, ...] = ()
         self.portal: ASGIApp | None = None
         self._pages: list[Callable[[], None]] = []  # what `plug` was given, built at start-up
+        self._portal_builder: Callable[[], ASGIApp] | None = None  # built on the pages' first request
         self._request_prefix = os.urandom(8).hex()
         self._request_no = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -166,20 +169,17 @@ class Gateway:
         extras: Callable[[], tuple[ASGIApp, tuple[str, ...]]] | None = None,
         portal: Callable[[], ASGIApp] | None = None,
     ) -> None:
-        """Pages beside the API, by what builds them (called at start-up, in the worker that serves):
-        `extras` on a bare address under the paths it returns, `portal` for the account pages."""
+        """Pages beside the API, by what builds them (in the worker that serves): `extras` (at start-up)
+        on a bare address under the paths it returns, `portal` (at its first request) the account pages."""
         if extras is not None:
 
             def build_extras() -> None:
                 self.extras, self.extra_paths = extras()
 
             self._pages.append(build_extras)
-        if portal is not None:
-
-            def build_portal() -> None:
-                self.portal = portal()
-
-            self._pages.append(build_portal)
+        # The account pages are built on their first request instead (still in the worker that serves):
+        # Starlette and Jinja are ~0.2 s of a start that the API's first answer need not wait for.
+        self._portal_builder = portal
 
     def _decisions_stale(self) -> None:
         """A token or a seller changed: what was decided from them, either way, is decided again."""
@@ -426,6 +426,10 @@ class Gateway:
                     ctx = self._context(scope, admitted, body, now)
                     if method.check is not None:  # after the limit: a refused request is charged too
                         ctx.checked = method.check.check(admitted.params, ctx.query_string, ctx.headers, body)
+                    sub = method.subscription  # one that depends on the body: decided on every request
+                    if sub is not None and sub.field is not None and sub.needed(ctx.checked):
+                        shape = None  # the gateway's refusal, as the gate before the limit: the uniform body
+                        _gate(sub, admitted.seller, now)
                     reply = await method.handler(ctx)
             except ClientGone:
                 raise
@@ -555,6 +559,8 @@ class Gateway:
             if split is not None:
                 target, path = split
         if target.portal:
+            if self.portal is None and self._portal_builder is not None:
+                self.portal, self._portal_builder = self._portal_builder(), None
             if self.portal is None:
                 raise NotFound()
             scope["wb_page"] = True
@@ -624,15 +630,11 @@ class Gateway:
         seller = await self.sellers.get(claims.sid)
         if seller.blocked and method.id in seller.blocked:
             raise Forbidden("access to this method is blocked for the seller", "method-blocked")
-        # The admitted request stands until the token or a subscription it needs ends.
+        # The admitted request stands until the token or a subscription it needs ends (one that depends on
+        # the body is decided per request, after its checks: __call__).
         until: float = claims.exp
-        if (sub := method.subscription) is not None:
-            ends = seller.subscriptions.get(sub, 0.0)  # absent: ended long ago; None: never ends
-            if ends is not None:
-                if ends <= now:
-                    detail = SUBSCRIPTION_DETAILS.get(sub) or f"this method needs the {sub} subscription"
-                    raise Forbidden(detail, f"subscription-{sub}")
-                until = min(until, ends)
+        if (sub := method.subscription) is not None and sub.field is None:
+            until = min(until, _gate(sub, seller, now))
         group = method.limit
         rate = group.rates.get(ttype)
         key = f"{claims.sid}:{group.bucket(ttype)}:{ttype.value}"
@@ -759,6 +761,20 @@ class Admitted(NamedTuple):
     at: Callable[[float], Reply] | None  # the handler, when its reply depends on the time alone
     counts: dict[int, int]  # the host's responses by status (metrics)
     until: float  # when this decision stops standing: the token's expiry, or a subscription's end
+
+
+def _gate(sub: Subscription, seller: SellerState, now: float) -> float:
+    """When the seller's access through `sub` ends (the latest end of its active names; inf: never);
+    403 with the seed's detail when none is active."""
+    ends = [seller.subscriptions.get(name, 0.0) for name in sub.names]  # absent: ended long ago; None: never
+    if None in ends:
+        return float("inf")
+    last = max(e for e in ends if e is not None)
+    if last <= now:
+        names = sub.names
+        detail = SUBSCRIPTION_DETAILS.get(names) or f"this method needs the {' or '.join(names)} subscription"
+        raise Forbidden(detail, f"subscription-{'-or-'.join(names)}")
+    return last
 
 
 def _content_length(value: bytes, limit: int) -> int:
