@@ -531,7 +531,9 @@ def seller_subscribe(
     --days at --level (again: a new period, `since` kept) or cancelled (--off); docs/general.md."""
     settings = _settings(data_dir, config)
     table = _method_table(settings)
-    valid = set(KNOWN_SUBSCRIPTIONS) | {m.subscription for m in table.methods if m.subscription}
+    valid = set(KNOWN_SUBSCRIPTIONS) | {
+        n for m in table.methods if m.subscription for n in m.subscription.names
+    }
 
     async def work(a: Accounts) -> None:
         state = await a.storage.seller_state(seller)

@@ -419,8 +419,10 @@ def _operation(
     else:
         out["x-wbseller-handler"] = m.handler_path
     out["x-wbseller-limit"] = _limit(m, members)
-    if m.subscription:
-        out["x-subscription"] = m.subscription
+    if (sub := m.subscription) is not None:  # the table's form: a name, or the names (any one opens it)
+        out["x-subscription"] = sub.names[0] if len(sub.names) == 1 else list(sub.names)
+        if sub.field is not None:
+            out["x-subscription-when"] = {"field": sub.field, "in": sorted(sub.values, key=str)}
     return out
 
 

@@ -26,7 +26,7 @@ from wbseller.ratelimit import Block, Rate
 from wbseller.tokens import TokenType
 
 if TYPE_CHECKING:
-    from wbseller.methods.checks import RequestCheck
+    from wbseller.methods.checks import Checked, RequestCheck
     from wbseller.methods.context import Context, Reply
     from wbseller.methods.shapes import ErrorShape
 
@@ -79,6 +79,24 @@ class LimitGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class Subscription:
+    """What a method needs of the seller: any one of `names` active (a subscription such as Jam, or a
+    tariff option), until its `till`. With `field`, only a request whose JSON body's top-level `field` is
+    one of `values` needs it: the gateway decides that after the request's checks, on every request."""
+
+    names: tuple[str, ...]
+    field: str | None = None
+    values: frozenset[Any] = frozenset()
+
+    def needed(self, checked: Checked | None) -> bool:
+        """Whether this request needs it (a body-conditioned gate: the checked JSON body's `field`)."""
+        if self.field is None:
+            return True
+        body = checked.json if checked is not None else None
+        return isinstance(body, dict) and body.get(self.field) in self.values
+
+
+@dataclass(frozen=True, slots=True)
 class Method:
     id: str
     http: str
@@ -90,7 +108,7 @@ class Method:
     handler: Handler
     handler_path: str
     max_body: int = DEFAULT_MAX_BODY
-    subscription: str | None = None
+    subscription: Subscription | None = None
     summary: str = ""
     operation: Operation | None = None  # the catalog's facts; None for a method a config file adds
     generated: bool = False  # answered by generation from the documents, not by a handler of ours
@@ -276,7 +294,7 @@ def _from_operation(
         handler=handler,
         handler_path=handler_path,
         max_body=int(row.get("max_body", op.max_body or DEFAULT_MAX_BODY)),
-        subscription=row.get("subscription"),
+        subscription=_subscription(row, where, op, catalog),
         summary=str(row.get("summary", "")),
         operation=op,
         generated=not handler_path,
@@ -329,9 +347,69 @@ def _method(m: Mapping[str, Any], limits: Mapping[str, LimitGroup], handlers: bo
         handler=_import(handler_path, where) if handlers else _not_loaded,
         handler_path=handler_path,
         max_body=int(m.get("max_body", DEFAULT_MAX_BODY)),
-        subscription=m.get("subscription"),
+        subscription=_subscription(m, where, None, None),
         summary=str(m.get("summary", "")),
     )
+
+
+def _subscription(
+    row: Mapping[str, Any], where: str, op: Operation | None, catalog: Catalog | None
+) -> Subscription | None:
+    """`subscription = "jam"` or `["jam", "pin-feedbacks"]` (any one opens the method), and optionally
+    `subscription_when = { field = "reportType", in = [...] }`: only those request bodies need it."""
+    names = row.get("subscription")
+    when = row.get("subscription_when")
+    if names is None:
+        if when is not None:
+            raise TableError(f"{where}.subscription_when: needs a subscription to gate")
+        return None
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise TableError(f"{where}.subscription: a name or a non-empty list of names")
+    if len(set(names)) != len(names):
+        raise TableError(f"{where}.subscription: a name is listed twice")
+    if when is None:
+        return Subscription(tuple(names))
+    if not isinstance(when, dict) or set(when) != {"field", "in"}:
+        raise TableError(f"{where}.subscription_when: a table of exactly field and in")
+    field_name, values = when["field"], when["in"]
+    if not isinstance(field_name, str) or not field_name:
+        raise TableError(f"{where}.subscription_when.field: the name of a property of the JSON body")
+    if not isinstance(values, list) or not values or not all(isinstance(v, str | int) for v in values):
+        raise TableError(f"{where}.subscription_when.in: a non-empty list of the values that need it")
+    media = op.request.content.get("application/json") if op is not None and op.request else None
+    if op is None or media is None:  # nothing checks and types the JSON body of such a method
+        raise TableError(f"{where}.subscription_when: only for a catalog operation with a JSON body")
+    if catalog is not None:  # a value the body cannot take is a typo: the gate would never hold
+        known = _values_of(media.schema, catalog.defs_of(op), field_name)
+        unknown = sorted(str(v) for v in values if v not in known)
+        if unknown:
+            raise TableError(
+                f"{where}.subscription_when.in: {', '.join(unknown)} is not a value of the body's "
+                f"{field_name} (it takes {', '.join(sorted(map(str, known))) or 'no listed value'})"
+            )
+    return Subscription(tuple(names), field_name, frozenset(values))
+
+
+def _values_of(schema: Any, defs: Mapping[str, Any], name: str, depth: int = 0) -> set[Any]:
+    """The listed values (enum, const) of the top-level property `name` of a body schema, through its
+    $refs and its oneOf/anyOf/allOf branches."""
+    if not isinstance(schema, dict) or depth > 20:
+        return set()
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _values_of(defs.get(ref.rsplit("/", 1)[-1]), defs, name, depth + 1)
+    found: set[Any] = set()
+    prop = schema.get("properties", {}).get(name)
+    if isinstance(prop, dict):
+        found.update(prop.get("enum", ()))
+        if "const" in prop:
+            found.add(prop["const"])
+    for key in ("oneOf", "anyOf", "allOf"):
+        for branch in schema.get(key, ()):
+            found |= _values_of(branch, defs, name, depth + 1)
+    return found
 
 
 async def _not_loaded(ctx: Context) -> Reply:
