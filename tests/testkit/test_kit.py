@@ -153,3 +153,30 @@ def test_a_refused_control_call_is_one_sentence(wb_server: WBServer) -> None:
     r = httpx.post(wb_server.url + "/_wbseller/faults", content=b"[1]", timeout=10)
     assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
     assert r.json()["detail"] == "expected a JSON object in the body"
+
+
+def test_the_rating_and_jam_set_through_the_kit_are_what_the_api_answers(
+    wb_server: WBServer, wb_token: str
+) -> None:
+    rating_op = load().by_id("get-common-v1-rating")
+    jam_op = load().by_id("get-common-v1-subscriptions")
+    demo = wb_server.sellers()[0]
+    service = wb_server.token("service")
+    demo.set_rating(1234, 4.7)
+    r = get(wb_server, "/feedbacks-api/api/common/v1/rating", service)
+    check_answer(rating_op, r)
+    assert r.json() == {"feedbackCount": 1234, "valuation": 4.7}
+    assert get(wb_server, "/common-api/api/common/v1/subscriptions", service).json() == {}  # never connected
+    state = demo.jam(level="premium", days=10)
+    assert state["active"] and state["level"] == "premium"
+    r = get(wb_server, "/common-api/api/common/v1/subscriptions", service)
+    check_answer(jam_op, r)
+    assert r.json()["state"] == "active" and r.json()["level"] == "premium"
+    assert demo.jam_cancel()["active"] is False
+    r = get(wb_server, "/common-api/api/common/v1/subscriptions", service)
+    check_answer(jam_op, r)
+    assert r.json()["state"] != "active"
+    with pytest.raises(ControlError, match="no active Jam"):
+        demo.jam_cancel()
+    with pytest.raises(ControlError, match="level 'gold' is unknown"):
+        demo.jam(level="gold")

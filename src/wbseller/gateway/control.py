@@ -15,6 +15,8 @@
     DELETE /_wbseller/journal               clear it
     GET    /_wbseller/journal/errors        the error responses, newest first (?request_id=: that one)
     POST   /_wbseller/seed                  {"sid"?, ...counts} -> what each section's seeder made
+    GET|POST /_wbseller/sellers/{sid}/rating  {"feedbackCount", "valuation"} (both null: the generated one)
+    GET|POST|DELETE /_wbseller/sellers/{sid}/jam  {"level"?, "days"?, "source"?}: connect; DELETE: cancel
 
 Who may call it: a loopback peer that names no forwarded client and sends no `Origin` (a browser page
 on another site may post to 127.0.0.1), or anyone with the control token (`--control-token`) in
@@ -41,6 +43,7 @@ from starlette.routing import Route
 
 from wbseller.accounts import AccountError, Accounts
 from wbseller.backends import Backends
+from wbseller.backends.general import JAM_LEVELS, JAM_SOURCES, General, GeneralError, JamState
 from wbseller.categories import CATEGORIES, mask_of
 from wbseller.clock import Clock, OffsetClock
 from wbseller.config import Settings
@@ -49,6 +52,7 @@ from wbseller.gateway.journal import BODY_KEPT, Journal, RequestEntry
 from wbseller.methods.table import Table
 from wbseller.ratelimit import Limiter
 from wbseller.storage import Storage
+from wbseller.storage.store import NotFoundError
 from wbseller.tokens import TokenType
 
 if TYPE_CHECKING:
@@ -269,8 +273,10 @@ def control_routes(gw: Controlled) -> list[Route]:
                 raise HTTPException(403, _REFUSED)
             try:
                 return await handler(request)
-            except (FaultError, AccountError) as exc:
+            except (FaultError, AccountError, GeneralError) as exc:
                 raise HTTPException(400, str(exc)) from None
+            except NotFoundError as exc:  # an unknown seller: 400 as every other mistake in a call here
+                raise HTTPException(400, str(exc.args[0]) if exc.args else "not found") from None
 
         return run
 
@@ -440,6 +446,64 @@ def control_routes(gw: Controlled) -> list[Route]:
             raise HTTPException(400, f"nothing seeds {left[0]!r} (sections with a seeder: {names})")
         return JSONResponse({"sid": sid, "made": made})
 
+    def general() -> General:
+        try:
+            return gw.backends.of(General)
+        except KeyError:
+            raise HTTPException(404, "the General section is not installed in this server") from None
+
+    async def rating(request: Request) -> Response:
+        sid = request.path_params["sid"]
+        g = general()
+        if request.method == "POST":
+            data = await body(request, empty_ok=False)
+            unknown = sorted(set(data) - {"feedbackCount", "valuation"})
+            if unknown:
+                raise HTTPException(
+                    400, f"unknown field {unknown[0]!r}; a rating has feedbackCount, valuation"
+                )
+            count, valuation = data.get("feedbackCount"), data.get("valuation")
+            if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
+                raise HTTPException(400, "feedbackCount must be a whole number or null")
+            if valuation is not None and (
+                not isinstance(valuation, int | float) or isinstance(valuation, bool)
+            ):
+                raise HTTPException(400, "valuation must be a number from 0 to 5 or null")
+            await g.set_rating(sid, count, None if valuation is None else float(valuation))
+        else:
+            await gw.storage.get_seller(sid)  # an unknown seller is a 404, not a generated rating
+        count, valuation = await g.rating(sid)
+        return JSONResponse({"sid": sid, "feedbackCount": count, "valuation": valuation})
+
+    async def jam(request: Request) -> Response:
+        sid = request.path_params["sid"]
+        g = general()
+        now = clock.now()
+        state: JamState | None
+        if request.method == "POST":
+            data = await body(request)
+            unknown = sorted(set(data) - {"level", "days", "source"})
+            if unknown:
+                raise HTTPException(400, f"unknown field {unknown[0]!r}; Jam takes level, days, source")
+            level, source, days = (
+                data.get("level", JAM_LEVELS[0]),
+                data.get("source", JAM_SOURCES[0]),
+                data.get("days", 30),
+            )
+            if not isinstance(level, str) or not isinstance(source, str):
+                raise HTTPException(400, "level and source must be strings")
+            if not isinstance(days, int | float) or isinstance(days, bool):
+                raise HTTPException(400, "days must be a number")
+            state = await g.jam_connect(sid, level, source, float(days), now)
+        elif request.method == "DELETE":
+            state = await g.jam_cancel(sid, now)
+        else:
+            await gw.storage.get_seller(sid)
+            state = await g.jam_state(sid, now)
+        if request.method != "GET":
+            control.gw.forget()  # this process sees the change at once (others by its event)
+        return JSONResponse({"sid": sid, "jam": _jam_json(state)})
+
     routes = [
         ("/_wbseller/reset", reset, ["POST"]),
         ("/_wbseller/sellers", sellers, ["GET", "POST"]),
@@ -453,6 +517,8 @@ def control_routes(gw: Controlled) -> list[Route]:
         ("/_wbseller/journal", journal, ["GET", "DELETE"]),
         ("/_wbseller/journal/errors", errors, ["GET"]),
         ("/_wbseller/seed", seed, ["POST"]),
+        ("/_wbseller/sellers/{sid}/rating", rating, ["GET", "POST"]),
+        ("/_wbseller/sellers/{sid}/jam", jam, ["GET", "POST", "DELETE"]),
     ]
     return [Route(path, guarded(h), methods=m) for path, h, m in routes]
 
@@ -461,6 +527,18 @@ _REFUSED = (
     "the control API answers loopback clients only (no Forwarded or Origin header), "
     f"or a request with the control token in {TOKEN_HEADER}"
 )
+
+
+def _jam_json(state: JamState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None  # never connected
+    return {
+        "active": state.active,
+        "level": state.level,
+        "source": state.source,
+        "since": state.since,
+        "till": state.till,
+    }
 
 
 def _clock_json(clock: Clock) -> Response:

@@ -53,6 +53,27 @@ class Seller:
         """A new token of this seller (the raw token: send it as the Authorization header)."""
         return self._control.token(type, categories, sid=self.sid, read_only=read_only)
 
+    def set_rating(self, feedback_count: int | None, valuation: float | None) -> dict[str, Any]:
+        """What GET /api/common/v1/rating answers for this seller (both None: the generated one again)."""
+        out: dict[str, Any] = self._control.call(
+            "POST",
+            f"/_wbseller/sellers/{self.sid}/rating",
+            {"feedbackCount": feedback_count, "valuation": valuation},
+        )
+        return out
+
+    def jam(self, level: str = "standard", days: float = 30, source: str = "jam") -> dict[str, Any]:
+        """Connect Jam (or renew it, or change its level) for `days` from now on the server's clock."""
+        out: dict[str, Any] = self._control.call(
+            "POST", f"/_wbseller/sellers/{self.sid}/jam", {"level": level, "days": days, "source": source}
+        )
+        return out["jam"]  # type: ignore[no-any-return]
+
+    def jam_cancel(self) -> dict[str, Any]:
+        """End the running Jam period now: Jam methods answer 403 from this moment."""
+        out: dict[str, Any] = self._control.call("DELETE", f"/_wbseller/sellers/{self.sid}/jam")
+        return out["jam"]  # type: ignore[no-any-return]
+
 
 class Clock:
     """The server's clock: every limit, token expiry and timed state follows it."""
