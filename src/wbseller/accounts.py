@@ -6,11 +6,11 @@ alone: it is never stored or logged.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy.exc import IntegrityError
 
 from wbseller.categories import CATEGORY_MASK, READ_ONLY_MASK, names_of
@@ -26,17 +26,27 @@ from wbseller.tokens import (
     payload_for,
 )
 
-_hasher = PasswordHasher()
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    from argon2 import PasswordHasher  # when a password is first hashed or checked, not at every start
+
+    return PasswordHasher()
 
 
 def hash_password(password: str) -> str:
     """argon2id, with the library's current parameters."""
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
