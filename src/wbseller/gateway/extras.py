@@ -8,7 +8,6 @@ import json
 import os
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -86,6 +85,8 @@ def build_extras(gw: Services) -> tuple[ASGIApp, tuple[str, ...]]:
         return HTMLResponse(page)
 
     async def metrics(_: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST  # at the first scrape, not at every start
+
         return Response(render_metrics(gw), media_type=CONTENT_TYPE_LATEST)
 
     async def ready(_: Request) -> Response:

@@ -11,14 +11,14 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from wbseller.gateway.protocol import TALLY
 from wbseller.ratelimit.base import Limiter
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import Collector
 
 
 class Stats:
@@ -153,11 +153,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class _Collector(Collector):
+class _Collector:  # a prometheus_client Collector; the library is imported at the first scrape
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         data = self.data
         requests = CounterMetricFamily(
             "wbseller_requests", "API requests answered", labels=["host", "status"]
@@ -218,6 +220,8 @@ def render(src: Observed) -> bytes:
         others, alive = src.worker_share.others()
         snaps += others
         live += alive
+    from prometheus_client import CollectorRegistry, generate_latest  # not at every start: ~50 ms
+
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(merge(snaps, live)))
+    registry.register(cast("Collector", _Collector(merge(snaps, live))))
     return generate_latest(registry)
