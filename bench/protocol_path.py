@@ -84,8 +84,17 @@ def request(token: str) -> bytes:
 class Connection:
     """One keep-alive connection to `app` through `protocol`."""
 
-    def __init__(self, app: App, protocol: type[HttpToolsProtocol]) -> None:
-        config = Config(app=app, lifespan="off", access_log=False, server_header=False, log_level="warning")
+    def __init__(self, app: App, protocol: type[HttpToolsProtocol], proxy_headers: bool = False) -> None:
+        # As the bench runs them: `wbseller serve` without uvicorn's proxy headers middleware, the bare app
+        # with uvicorn's defaults (the middleware on).
+        config = Config(
+            app=app,
+            lifespan="off",
+            access_log=False,
+            server_header=False,
+            log_level="warning",
+            proxy_headers=proxy_headers,
+        )
         config.load()
         self.state = ServerState()
         self.state.default_headers = [(b"date", formatdate(time.time(), usegmt=True).encode())]
@@ -186,10 +195,10 @@ async def run(args: argparse.Namespace) -> None:
             for _ in range(args.rounds):
                 for key in args.cases:
                     if key == "a":
-                        conn = Connection(bare_app, HttpToolsProtocol)
+                        conn = Connection(bare_app, HttpToolsProtocol, proxy_headers=True)
                         data, expect = req, 200
                     elif key == "a+":
-                        conn = Connection(bare_app, WBHttpToolsProtocol)
+                        conn = Connection(bare_app, WBHttpToolsProtocol, proxy_headers=True)
                         data, expect = req, 200
                     else:
                         conn = Connection(app_for(key), WBHttpToolsProtocol)
