@@ -23,10 +23,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import uvicorn
 
 from tests.conftest import REPO, Server, free_port, stop_process
 from tests.e2e.test_general import check
 from tests.hardening.bytes_server import BIG, SCRIPT
+from wbseller.gateway.protocol import UVICORN
 
 KINDS = ("ours", "wb-stock", "stock")
 DATE = re.compile(rb"\r\ndate: [^\r\n]*\r\n")
@@ -230,6 +232,14 @@ def test_expect_100_answered_without_the_body(ports: dict[str, int]) -> None:
     )
     data, closed = same_everywhere(ports, [(head, None)], ["POST"], closes=True, kinds=("ours", "wb-stock"))
     assert closed and b"100 Continue" not in data and b"\r\nconnection: close\r\n" in data
+
+
+def test_the_copied_uvicorn_is_installed() -> None:
+    """protocol.py copies uvicorn's on_headers_complete: another uvicorn needs the copy compared anew."""
+    assert uvicorn.__version__ == UVICORN, (
+        f"uvicorn {uvicorn.__version__}: compare WBHttpToolsProtocol.on_headers_complete with its "
+        f"on_headers_complete (the copy is of {UVICORN}), then set protocol.UVICORN"
+    )
 
 
 # --- the gateway itself -------------------------------------------------------------------------

@@ -45,9 +45,11 @@ import asyncio
 import logging
 import os
 import time
+import urllib.parse
 from typing import Any
 
 import httptools
+from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
     HEADER_VALUE_RE,
@@ -135,6 +137,7 @@ class Tally:
 
 TALLY = Tally()
 
+UVICORN = "0.54.0"  # the uvicorn whose on_headers_complete is copied below (pyproject pins it)
 TRUSTED = "wbseller.trusted"  # a key of an http.response.start message: its headers are the gateway's
 # Names whose values only the gateway makes, from constants, numbers, hex ids and verb names: written
 # unchecked in a trusted head. Lowercase by construction (a name is looked up as given).
@@ -156,9 +159,8 @@ _JOINED_MAX = 64 * 1024  # a body up to this is copied after its head (one write
 class TrustedCycle(RequestResponseCycle):
     """uvicorn's request cycle, but a trusted response is written in one write (see the module's doc).
 
-    Made by swapping the class of the cycle uvicorn's `on_headers_complete` has just built (it names
-    its class in the code): the same object, the same state, so uvicorn's `send` still does everything
-    but a trusted response's first body message."""
+    Made by `WBHttpToolsProtocol.on_headers_complete` (uvicorn's names its class in the code); uvicorn's
+    `send` still does everything but a trusted response's start and first body message."""
 
     _head: bytes | None = None  # a trusted response's head, until its body comes
     # The status lines with the server's default headers, for one list of them (uvicorn makes a new
@@ -310,15 +312,52 @@ class WBHttpToolsProtocol(HttpToolsProtocol):
         return data.find(b"\r\n\r\n", 0, max(0, MAX_HEAD - self._head_bytes) + 4) < 0
 
     def on_headers_complete(self) -> None:
-        HttpToolsProtocol.on_headers_complete(self)
-        cycle: Any = self.cycle
-        if cycle is not None and cycle.scope is self.scope:  # this request's cycle (not a WebSocket's)
-            cycle.__class__ = self.cycle_class  # the same object, before its task first runs
-            # Not kept alive until the body is in (on_message_complete): an answer sent before says
-            # `connection: close`, and uvicorn closes after it. Without a body, on_message_complete runs
-            # within this same read, before the app has run at all.
-            self._keep_alive = cycle.keep_alive
-            cycle.keep_alive = False
+        # uvicorn's (UVICORN, httptools_impl.py), but the cycle is made of `cycle_class` (measured: making
+        # uvicorn's and swapping its class cost 1 us a request) and is not kept alive until the body is in
+        # (on_message_complete): an answer sent before says `connection: close`, and uvicorn closes after
+        # it. Without a body, on_message_complete runs within this same read, before the app has run.
+        parser = self.parser
+        scope: Any = self.scope
+        http_version = parser.get_http_version()
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        if parser.should_upgrade() and self._should_upgrade():
+            return
+        parsed_url = httptools.parse_url(self.url)
+        raw_path = parsed_url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        scope["path"] = self.root_path + path
+        scope["raw_path"] = self.root_path.encode("ascii") + raw_path
+        scope["query_string"] = parsed_url.query or b""
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            app: Any = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        else:
+            app = self.app
+        existing = self.cycle
+        self._keep_alive = http_version != "1.0" and parser.should_keep_alive()
+        self.cycle = cycle = self.cycle_class(
+            scope=scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=self.expect_100_continue,
+            keep_alive=False,
+            on_response=self.on_response_complete,
+        )
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(cycle, app)
+        else:  # pipelined: queued until the one before is answered
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, app))
 
     def on_message_complete(self) -> None:
         # uvicorn's, inlined (one call less on every request), and the keep-alive of on_headers_complete
