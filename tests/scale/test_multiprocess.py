@@ -172,13 +172,18 @@ def test_exactness_64_clients_on_two_servers(pair: Pair) -> None:
     # earlier than the earliest send, the last no later than the latest receipt.
     elapsed = max(x[3] for x in admitted) - min(x[2] for x in admitted)
     expected = EXACT_BURST + int(elapsed / EXACT_INTERVAL)
+    # And the decisions spanned at least from the first admitted one's receipt to the last one's sending:
+    # on a loaded machine answers come late, so the outer span alone would ask too much of the bucket.
+    inner = max(x[2] for x in admitted) - min(x[3] for x in admitted)
+    least = EXACT_BURST + int(max(inner, 0.0) / EXACT_INTERVAL)
     by_server = [sum(1 for x in admitted if x[0] == i) for i in range(2)]
     detail = (
-        f"admitted {len(admitted)} {by_server}, expected {expected} (elapsed {elapsed:.3f} s), "
-        f"{len(every)} requests"
+        f"admitted {len(admitted)} {by_server}, expected {least}..{expected} (elapsed {inner:.3f} to "
+        f"{elapsed:.3f} s), {len(every)} requests"
     )
     assert len(admitted) <= expected, detail  # never more
-    assert len(admitted) >= expected - 1, detail  # and within one request
+    assert len(admitted) >= least - 1, detail  # and never fewer than the bucket gave in the time
+    assert expected - least <= 5, detail  # the window is narrow enough for the check to mean something
     assert len(every) > 10 * len(admitted), detail  # the bucket was the limit, not the clients
     assert min(by_server) > 0, detail  # both servers admitted from the one bucket
     for base in servers:
