@@ -59,6 +59,7 @@ class Server:
         self.log_path = data_dir.parent / f"server-{self.port}.log"
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.stopped = False  # set when the test run stops it; a process gone without it died
         self._runner = CliRunner()
 
     # --- process ---
@@ -82,7 +83,10 @@ class Server:
         # Only this server's own settings: none leak in from the environment of the test run.
         env = {k: v for k, v in os.environ.items() if not k.startswith("WBSELLER_")}
         env["PYTHONPATH"] = f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+        # A crash in C code (a segfault) leaves Python's traceback in the log, not just an exit code.
+        env["PYTHONFAULTHANDLER"] = "1"
         env.update(self.extra_env)
+        _LIVE.append(self)
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
@@ -114,9 +118,19 @@ class Server:
         return path
 
     def stop(self) -> None:
+        self.stopped = True
         stop_process(self.proc)
 
+    def died(self) -> bool:
+        """The process ended, and no test stopped it."""
+        return not self.stopped and self.proc is not None and self.proc.poll() is not None
+
+    def death(self) -> str:
+        code = self.proc.poll() if self.proc is not None else None
+        return f"server on port {self.port} (pid {self.proc.pid if self.proc else '-'}) exited by itself with code {code}"
+
     def kill(self) -> None:
+        self.stopped = True
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
@@ -216,6 +230,21 @@ class Server:
         return ring
 
 
+# Every server started in this run: a failing test's report says which of them died under it (a session
+# server that stops listening fails every later test that uses it; its exit code and log say why).
+_LIVE: list[Server] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed:
+        for srv in _LIVE:
+            if srv.died():
+                report.sections.append((srv.death(), srv.log[-3000:]))
+    return report
+
+
 @contextlib.contextmanager
 def serving(factory: pytest.TempPathFactory, name: str, config: str | None = None) -> Iterator[Server]:
     """A server in a directory of its own (for a module- or session-scoped fixture), stopped after."""
@@ -228,7 +257,10 @@ def serving(factory: pytest.TempPathFactory, name: str, config: str | None = Non
     try:
         yield srv
     finally:
+        died = srv.died()
         srv.stop()
+        if died:
+            raise RuntimeError(f"{srv.death()}; its log ends:\n{srv.log[-3000:]}")
 
 
 @pytest.fixture(scope="session")
