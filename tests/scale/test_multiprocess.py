@@ -400,16 +400,17 @@ def test_serve_workers_share_one_bucket(workers: tuple[str, Server], tmp_path: P
     # No keep-alive: a new connection for every request, which the kernel hands to either worker. It may
     # hand all of a batch to one of them, so batches go on until each worker's own numbers show it
     # answered 429s, i.e. met the empty bucket (no assertion on how the connections were spread).
-    fresh = httpx.Limits(max_keepalive_connections=0)
+    # `Connection: close` on each request, not a pool without keep-alive: httpcore then closes idle
+    # connections from whichever thread returns one, and another thread's read met a closed socket
+    # (EBADF, once in CI).
+    once = {"Authorization": token, "Connection": "close"}
     statuses: list[int] = []
     started = time.monotonic()
-    with httpx.Client(base_url=base, timeout=10, limits=fresh) as c:
+    with httpx.Client(base_url=base, timeout=10) as c:
         with ThreadPoolExecutor(CLIENTS) as pool:
             while True:
                 batch = 256 if not statuses else CLIENTS
-                statuses += pool.map(
-                    lambda _: c.get(SCALE_SLOW, headers={"Authorization": token}).status_code, range(batch)
-                )
+                statuses += pool.map(lambda _: c.get(SCALE_SLOW, headers=once).status_code, range(batch))
                 time.sleep(1.2)  # each worker writes its share file once a second
                 answers = _worker_answers(tmp_path)
                 refused = [n for n in answers.values() if n.get("429", 0) > 0]
