@@ -35,6 +35,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the listening socket of 127.0.0.1:`port` (Linux's /proc): an answer on
+    the port may be another process's."""
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.split(":")[1], 16) == port:  # 0A: LISTEN
+                inodes.add(f"socket:[{inode}]")
+    if not inodes:
+        return False
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd_dir / fd) in inodes for fd in os.listdir(fd_dir))
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 10) -> None:
     """Terminate a process this test started, and kill it if it does not end in `timeout` seconds."""
     if proc is not None and proc.poll() is None:
@@ -87,23 +106,35 @@ class Server:
         env["PYTHONFAULTHANDLER"] = "1"
         env.update(self.extra_env)
         _LIVE.append(self)
-        with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        for _attempt in range(3):
+            with self.log_path.open("wb") as log:
+                self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            if self._wait_ready():
+                return self
+            # The port was taken between `free_port` and our bind (another test's server, perhaps in
+            # another worker): a new one.
+            self.port = free_port()
+            self.base_url = f"http://127.0.0.1:{self.port}"
+            args[args.index("--port") + 1] = str(self.port)
+        raise RuntimeError(f"server could not bind a free port in 3 tries:\n{self.log}")
+
+    def _wait_ready(self) -> bool:
+        """True once this process listens on its port; False if it exited for want of the port."""
+        assert self.proc is not None
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                said = self.log.lower()  # our own sentence, or uvicorn's
+                if f"port {self.port} is in use" in said or "address already in use" in said:
+                    return False
                 raise RuntimeError(f"server exited early:\n{self.log}")
-            try:
-                httpx.get(f"{self.base_url}/ready", timeout=0.5)  # any answer: it listens
-            except httpx.TransportError:
-                time.sleep(0.05)
-                continue
-            # The answer may be another process's on a port taken since `free_port` (ours then fails to
-            # bind and exits): make sure it was ours.
-            time.sleep(0.02)
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited after start (port {self.port} taken?):\n{self.log}")
-            return self
+            if _listens(self.proc.pid, self.port):
+                try:
+                    httpx.get(f"{self.base_url}/ready", timeout=2)  # any answer: it serves
+                    return True
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.log}")
 
     def _config_with_defaults(self) -> Path:

@@ -57,9 +57,19 @@ _FIGURES: dict[str, dict[str, Any]] = {}
 
 
 @pytest.fixture
-def figures(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """A dict this test fills with its numbers; reported at the end of the session."""
-    return _FIGURES.setdefault(request.node.name, {})
+def figures(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """A dict this test fills with its numbers; reported at the end of the session. They travel in the
+    test's report (`user_properties`), so that a run on several workers (pytest-xdist) reports them too."""
+    values: dict[str, Any] = {}
+    yield values
+    if values:
+        request.node.user_properties.append(("hardening figures", values))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for key, values in report.user_properties:
+        if key == "hardening figures" and report.when == "teardown":
+            _FIGURES[report.nodeid.split("::")[-1]] = values  # type: ignore[assignment]
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -7,6 +7,7 @@ Screenshots go to a temporary folder, or to docs/screenshots/ with WBSELLER_SCRE
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from tests.conftest import REPO, Server
+from tests.conftest import REPO, Server, serving
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -63,6 +64,15 @@ class PortalServer(Server):
 @pytest.fixture(scope="session")
 def server(server: Server) -> Server:
     return PortalServer(server)
+
+
+@contextlib.contextmanager
+def own_server(factory: pytest.TempPathFactory, name: str) -> Iterator[Server]:
+    """A server of one module's own, for tests that read pages listing every seller's data (an
+    operator's lists): on the session's server those hold other tests' words too, in an order-dependent
+    way."""
+    with serving(factory, name) as srv:
+        yield PortalServer(srv)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Server
 from tests.portal.catalogs import untranslated
-from tests.portal.conftest import Account, make_user
+from tests.portal.conftest import Account, make_user, own_server
 from tests.portal.test_support import HTML_TEXT, real_401
 
 if TYPE_CHECKING:
@@ -31,6 +31,12 @@ def expect(target: Any) -> Any:
     from playwright.sync_api import expect as pw_expect
 
     return pw_expect(target)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with own_server(tmp_path_factory, "support-browser") as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from jinja2 import Environment
@@ -13,7 +13,7 @@ from jinja2.filters import do_truncate
 
 from tests.conftest import Server
 from tests.portal.catalogs import texts_of, untranslated
-from tests.portal.conftest import Account, Portal, make_user
+from tests.portal.conftest import Account, Portal, make_user, own_server
 from tests.portal.test_support import real_401
 from wbseller.portal.i18n import LANGS, Translator, catalog, choose, plural_form
 from wbseller.storage import Storage
@@ -26,6 +26,13 @@ ENV = Environment(autoescape=True)
 def params_of(value: str | dict[str, str]) -> set[str]:
     texts = list(value.values()) if isinstance(value, dict) else [value]
     return {name for text in texts for _, name, _, _ in FORMAT.parse(text) if name}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """This module's own: its pages list every seller's news and support requests."""
+    with own_server(tmp_path_factory, "i18n") as srv:
+        yield srv
 
 
 def test_both_catalogs_have_the_same_messages() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -16,7 +16,7 @@ import pytest
 from tests.api.kit import CATALOG, check_answer
 from tests.conftest import Server, assert_wb_error
 from tests.portal.catalogs import untranslated
-from tests.portal.conftest import _CHEAP, PASSWORD, Account, Portal
+from tests.portal.conftest import _CHEAP, PASSWORD, Account, Portal, own_server
 from wbseller.backends.general import General
 from wbseller.portal.i18n import LANGS
 
@@ -60,6 +60,13 @@ def accept(portal: Portal, uuid: str, login: str, over: dict[str, str] | None = 
     form = {"name": "Иван Новиков", "login": login, "password": PASSWORD, "password2": PASSWORD}
     form.update(over or {})
     return portal.post(f"/invite/{uuid}", form)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """This module's own: its pages list every seller's news and support requests."""
+    with own_server(tmp_path_factory, "users") as srv:
+        yield srv
 
 
 def test_owner_invites_user_accepts_and_the_api_lists_the_same_people(
