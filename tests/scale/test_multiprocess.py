@@ -53,6 +53,7 @@ from tests.scale.conftest import (
 )
 from wbseller.accounts import Accounts
 from wbseller.clock import SystemClock
+from wbseller.ratelimit.gcra import EPS
 from wbseller.storage import Storage
 from wbseller.tokens import TokenType
 
@@ -171,7 +172,9 @@ def test_exactness_64_clients_on_two_servers(pair: Pair) -> None:
     # Each admitted request was decided between its sending and its receipt: the first decision came no
     # earlier than the earliest send, the last no later than the latest receipt.
     elapsed = max(x[3] for x in admitted) - min(x[2] for x in admitted)
-    expected = EXACT_BURST + int(elapsed / EXACT_INTERVAL)
+    # GCRA admits a request up to EPS early (the float slack of gcra.py and the Redis script): a span a
+    # hair under k intervals may hold the k-th refill (CI: 71 admitted in 3.0499 s, 10 + 61 at 50 ms).
+    expected = EXACT_BURST + int((elapsed + EPS) / EXACT_INTERVAL)
     # And the decisions spanned at least from the first admitted one's receipt to the last one's sending:
     # on a loaded machine answers come late, so the outer span alone would ask too much of the bucket.
     inner = max(x[2] for x in admitted) - min(x[3] for x in admitted)
