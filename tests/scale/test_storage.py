@@ -8,6 +8,8 @@ ids), the events other processes follow, and on PostgreSQL the NOTIFY that annou
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -334,6 +336,53 @@ def test_sqlite_change_stamp_moves_with_every_commit_of_any_connection(tmp_path:
             await cli.close()
 
     asyncio.run(main())
+
+
+# In SQLite's unix VFS the WAL-index's "dead man switch" lock is the byte after its eight lock slots
+# (offset 120): every connection holds it shared; one that gets it exclusive is the first and truncates.
+SHM_DMS = 128
+_TRY_DMS = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, int(sys.argv[2]))
+    print("free")
+except OSError:
+    print("held")
+"""
+
+
+def test_reading_the_change_stamp_keeps_sqlite_s_lock_on_the_wal_index(tmp_path: Path) -> None:
+    """Reading the stamp must not drop this process's POSIX locks on the `-shm` file (closing any
+    descriptor of a file does): another process would take itself for the first, truncate the file
+    under this one's mapping, and this one would die of SIGBUS."""
+    prepare_data_dir(tmp_path / "data")
+    url = sqlite_url(tmp_path / "data")
+    shm = str(tmp_path / "data" / "wbseller.db-shm")
+
+    def other_process_sees() -> str:
+        args = [sys.executable, "-c", _TRY_DMS, shm, str(SHM_DMS)]
+        done = subprocess.run(args, capture_output=True, text=True, check=True)
+        return done.stdout.strip()
+
+    async def main() -> list[str]:
+        server = Storage(url)
+        try:
+            await server.migrate()
+            await server.create_seller("ИП Замок")  # a pooled connection stays open, holding the lock
+            seen = [other_process_sees()]
+            for _ in range(3):
+                assert server.change_stamp() is not None
+                seen.append(other_process_sees())
+            # The check can tell: what the stamp's reading used to do (open, read, close) drops the lock.
+            with open(shm, "rb", buffering=0) as f:
+                f.read(48)
+            seen.append(other_process_sees())
+            return seen
+        finally:
+            await server.close()
+
+    assert asyncio.run(main()) == ["held"] * 4 + ["free"]
 
 
 def test_postgresql_has_no_change_stamp(pg_url: str) -> None:

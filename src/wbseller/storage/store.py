@@ -248,6 +248,7 @@ class Storage:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._shm: tuple[int, tuple[int, int]] | None = None  # change_stamp's descriptor, and its file
 
     @classmethod
     def in_dir(cls, data_dir: Path) -> Storage:
@@ -256,6 +257,9 @@ class Storage:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._shm is not None:  # SQLite's connections are closed: no lock of theirs to lose now
+            os.close(self._shm[0])
+            self._shm = None
 
     async def migrate(self) -> None:
         """Bring the core tables to the chain's head, one process at a time. A new database gets them from
@@ -716,13 +720,27 @@ class Storage:
     def change_stamp(self) -> bytes | None:
         """SQLite only: the WAL-index header, whose change counter moves with every commit by any process
         (sqlite.org/walformat.html). Reading it costs a file read, not a query; None when it cannot be
-        read (PostgreSQL, a database not yet in WAL mode): then ask `events_after`."""
+        read (PostgreSQL, a database not yet in WAL mode): then ask `events_after`.
+
+        The `-shm` file is read through one descriptor kept open, never opened and closed each time:
+        closing any descriptor of a file drops every POSIX lock this process holds on it, SQLite's too.
+        Without its lock on the WAL-index, the next process to open the database took itself for the
+        first, truncated the file and rebuilt it, under this process's mapping of it: SIGBUS (the
+        session server of the test suite died so, twice in CI, after a CLI command)."""
         database = self.engine.url.database
         if not self.is_sqlite or not database or database == ":memory:":
             return None
+        path = database + "-shm"
         try:
-            with open(database + "-shm", "rb", buffering=0) as f:
-                return f.read(48)
+            st = os.stat(path)
+            if self._shm is None or self._shm[1] != (st.st_dev, st.st_ino):
+                # A new file (the last connection of every process deleted the old one, so no lock of
+                # this process is on the old one: its descriptor may go).
+                fd = os.open(path, os.O_RDONLY)
+                if self._shm is not None:
+                    os.close(self._shm[0])
+                self._shm = (fd, (st.st_dev, st.st_ino))
+            return os.pread(self._shm[0], 48, 0)
         except OSError:
             return None
 
