@@ -105,7 +105,9 @@ class Server:
         # A crash in C code (a segfault) leaves Python's traceback in the log, not just an exit code.
         env["PYTHONFAULTHANDLER"] = "1"
         env.update(self.extra_env)
-        _LIVE.append(self)
+        self.stopped = False  # a restart after a kill is watched again
+        if self not in _LIVE:
+            _LIVE.append(self)
         for _attempt in range(3):
             with self.log_path.open("wb") as log:
                 self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -156,9 +158,14 @@ class Server:
         """The process ended, and no test stopped it."""
         return not self.stopped and self.proc is not None and self.proc.poll() is not None
 
+    def state(self) -> str:
+        """Which process this is and how it stands: for messages."""
+        if self.proc is None:
+            return f"server on port {self.port}, not started"
+        return f"server on port {self.port} (pid {self.proc.pid}), exit code {self.proc.poll()}"
+
     def death(self) -> str:
-        code = self.proc.poll() if self.proc is not None else None
-        return f"server on port {self.port} (pid {self.proc.pid if self.proc else '-'}) exited by itself with code {code}"
+        return f"{self.state()}: it exited by itself"
 
     def kill(self) -> None:
         self.stopped = True
@@ -188,12 +195,8 @@ class Server:
                 kwargs.pop("method", "GET"), self.base_url + path, headers=headers, timeout=10, **kwargs
             )
         except httpx.ConnectError as exc:
-            # Seen twice in CI (a server that had answered stops listening): say what became of it.
-            code = self.proc.poll() if self.proc is not None else "not started"
-            raise AssertionError(
-                f"{exc}: server on port {self.port}, pid {self.proc.pid if self.proc else '-'}, "
-                f"exit code {code}; its log ends:\n{self.log[-2000:]}"
-            ) from exc
+            # A server that had answered stops listening: say what became of it.
+            raise AssertionError(f"{exc}: {self.state()}; its log ends:\n{self.log[-2000:]}") from exc
 
     def advance(self, seconds: float) -> None:
         """Move the server's clock forward (the test clock is on)."""

@@ -466,6 +466,10 @@ def split_by_token(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
     return personal, service
 
 
+def operation_count(doc: dict[str, Any]) -> int:
+    return sum(verb in item for item in doc["paths"].values() for verb in VERBS)
+
+
 def halves(doc: dict[str, Any], parts: int) -> list[dict[str, Any]]:
     """`doc`'s paths dealt into `parts` documents (every other path, in order): runs that can go at once."""
     paths = sorted(doc["paths"])
@@ -491,13 +495,10 @@ def run_split(
     personal, service_part = split_by_token(doc)
     runs: list[tuple[dict[str, Any], str]] = [(part, tokens[0]) for part in halves(personal, parts)]
     runs.append((service_part, tokens[1]))
-    counts = [
-        sum(verb in item for item in part["paths"].values() for verb in VERBS)
-        for part in (personal, service_part)
-    ]
+    counts = [operation_count(personal), operation_count(service_part)]
 
     def run(i: int, part: dict[str, Any], token: str) -> tuple[dict[str, Any], str] | None:
-        count = sum(verb in item for item in part["paths"].values() for verb in VERBS)
+        count = operation_count(part)
         if not count:
             return None
         where = tmp_path / f"run-{i}"
